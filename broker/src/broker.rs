@@ -1,0 +1,249 @@
+//! State shared by every connection: sessions, the subscription tree, retained messages.
+//!
+//! Locks are short and never held across an await or across each other except in one
+//! order: sessions map → subscription tree → one session's state. Routing copies the
+//! matching sessions out of the tree and releases it before touching any session, so a
+//! busy topic holds the tree's read lock only for the walk.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use midge_wire::{QoS, SubscriptionOptions};
+
+use crate::config::Limits;
+use crate::message::Message;
+use crate::retain::RetainedStore;
+use crate::session::{Delivery, Owner, Session};
+use crate::stats::Stats;
+use crate::subscriptions::{Entry, SubscriptionTree};
+
+/// A session as a subscriber in the tree: equal when it is the same session.
+#[derive(Debug, Clone)]
+pub struct SessionRef(pub Arc<Session>);
+
+impl PartialEq for SessionRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Broker {
+    pub limits: Limits,
+    pub stats: Stats,
+    sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    subscriptions: RwLock<SubscriptionTree<SessionRef>>,
+    retained: RwLock<RetainedStore>,
+    next_connection_id: AtomicU64,
+}
+
+/// What [`Broker::attach`] found.
+#[derive(Debug)]
+pub struct Attached {
+    pub session: Arc<Session>,
+    /// An earlier session was resumed (CONNACK's session present flag).
+    pub session_present: bool,
+    /// The connection that held the session until now, to be closed.
+    pub previous_owner: Option<Owner>,
+}
+
+impl Broker {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            stats: Stats::default(),
+            sessions: Mutex::default(),
+            subscriptions: RwLock::default(),
+            retained: RwLock::default(),
+            next_connection_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Attaches a connection to the session of `client_id`, creating it, or replacing it
+    /// when `clean_start` is set.
+    pub fn attach(
+        &self,
+        client_id: &str,
+        clean_start: bool,
+        expiry_interval: u32,
+        owner: Owner,
+    ) -> Attached {
+        let mut sessions = lock(&self.sessions);
+        let existing = sessions.get(client_id).cloned();
+        let (session, session_present) = match existing {
+            Some(session) if !clean_start => (session, true),
+            existing => {
+                if let Some(old) = existing {
+                    self.drop_subscriptions(&old);
+                }
+                let session = Arc::new(Session::new(client_id.into()));
+                sessions.insert(Arc::clone(&session.client_id), Arc::clone(&session));
+                (session, false)
+            }
+        };
+        drop(sessions);
+        let previous_owner = {
+            let mut state = session.state();
+            state.expiry_interval = expiry_interval;
+            state.owner.replace(owner)
+        };
+        Attached {
+            session,
+            session_present,
+            previous_owner,
+        }
+    }
+
+    /// Detaches connection `connection_id` from `session`, unless another connection took it
+    /// over already. A session that does not outlive its connection is removed.
+    pub fn detach(&self, session: &Arc<Session>, connection_id: u64) {
+        let mut sessions = lock(&self.sessions);
+        let mut state = session.state();
+        if state
+            .owner
+            .as_ref()
+            .is_none_or(|o| o.connection_id != connection_id)
+        {
+            return;
+        }
+        state.owner = None;
+        if state.expiry_interval == 0 {
+            drop(state);
+            if sessions
+                .get(&session.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
+                sessions.remove(&session.client_id);
+            }
+            self.drop_subscriptions(session);
+        }
+    }
+
+    /// Publishes a message: stores it if retained, then delivers it to every matching
+    /// session. Returns how many sessions it was delivered (queued) to.
+    pub fn publish(&self, message: Message) -> usize {
+        let message = Arc::new(message);
+        if message.retain {
+            write(&self.retained).update(&message);
+        }
+        self.route(&message)
+    }
+
+    fn route(&self, message: &Arc<Message>) -> usize {
+        // One delivery per session, at the highest QoS of its matching subscriptions.
+        let mut targets: Vec<(Arc<Session>, QoS)> = Vec::new();
+        read(&self.subscriptions).for_each_match(&message.topic, |entry: &Entry<SessionRef>| {
+            let qos = message.qos.min(entry.options.qos);
+            match targets
+                .iter_mut()
+                .find(|(s, _)| Arc::ptr_eq(s, &entry.subscriber.0))
+            {
+                Some((_, q)) => *q = (*q).max(qos),
+                None => targets.push((Arc::clone(&entry.subscriber.0), qos)),
+            }
+        });
+        let mut delivered = 0;
+        for (session, qos) in targets {
+            let delivery = Delivery {
+                message: Arc::clone(message),
+                qos,
+                retain: false,
+            };
+            if self.deliver(&session, delivery) {
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+
+    fn deliver(&self, session: &Session, delivery: Delivery) -> bool {
+        let accepted = session.state().enqueue(delivery, &self.limits);
+        if accepted {
+            session.wake.notify_one();
+        } else {
+            self.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        accepted
+    }
+
+    /// Adds (or replaces) a subscription and queues the retained messages it matches.
+    /// Returns `true` when the subscription is new.
+    pub fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> bool {
+        let entry = Entry {
+            subscriber: SessionRef(Arc::clone(session)),
+            options,
+            identifier: None,
+        };
+        let is_new = write(&self.subscriptions).insert(filter, entry);
+        session.state().subscriptions.insert(filter.into(), options);
+        let retained: Vec<Arc<Message>> = read(&self.retained).matching(filter).cloned().collect();
+        for message in retained {
+            let qos = message.qos.min(options.qos);
+            self.deliver(
+                session,
+                Delivery {
+                    message,
+                    qos,
+                    retain: true,
+                },
+            );
+        }
+        is_new
+    }
+
+    /// Removes a subscription; `true` if it existed.
+    pub fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
+        session.state().subscriptions.remove(filter);
+        write(&self.subscriptions).remove(filter, &SessionRef(Arc::clone(session)))
+    }
+
+    fn drop_subscriptions(&self, session: &Arc<Session>) {
+        let filters: Vec<Box<str>> = session
+            .state()
+            .subscriptions
+            .drain()
+            .map(|(f, _)| f)
+            .collect();
+        let mut tree = write(&self.subscriptions);
+        let me = SessionRef(Arc::clone(session));
+        for filter in filters {
+            tree.remove(&filter, &me);
+        }
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        read(&self.subscriptions).len()
+    }
+
+    pub fn retained_count(&self) -> usize {
+        read(&self.retained).len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+}
+
+// Poisoning would only mean a panic elsewhere while a lock was held; every step keeps the
+// structures consistent, so the broker carries on rather than failing every client.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,14 @@
+//! midge: an MQTT 3.1/3.1.1/5.0 broker for Raspberry Pi-class hardware.
+//!
+//! The protocol logic ([`connection`], [`session`], [`broker`]) does no I/O; [`server`] is
+//! the tokio shell around it.
+
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod message;
+pub mod retain;
+pub mod server;
+pub mod session;
+pub mod stats;
+pub mod subscriptions;

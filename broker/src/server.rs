@@ -1,0 +1,271 @@
+//! The network shell: listeners, and one task per connection moving bytes between the
+//! socket and its [`Connection`].
+//!
+//! Reads go into one scratch buffer per worker thread; a connection keeps bytes only for a
+//! packet that arrived in part, sized to that packet. Output is gathered in the
+//! connection's buffer while packets are handled and written with one call, then freed.
+
+use std::cell::RefCell;
+use std::future::pending;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Buf, BytesMut};
+use midge_wire::{DecodeOptions, Decoded, decode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use tracing::{info, warn};
+
+use crate::broker::Broker;
+use crate::config::{Config, Listener};
+use crate::connection::{Closing, Connection};
+use crate::session::Session;
+
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
+}
+
+#[derive(Debug)]
+pub struct Server {
+    broker: Arc<Broker>,
+    listeners: Vec<(TcpListener, Listener)>,
+}
+
+impl Server {
+    /// Binds every listener of `config`. An address that cannot be bound is an error
+    /// naming it, except a loopback address of a family the host lacks (no IPv6).
+    pub async fn bind(config: &Config) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        for listener in &config.listeners {
+            match TcpListener::bind(listener.addr).await {
+                Ok(socket) => listeners.push((socket, listener.clone())),
+                Err(e) if listener.addr.is_ipv6() && listener.addr.ip().is_loopback() => {
+                    warn!("not listening on {}: {e}", listener.addr);
+                }
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {}: {e}", listener.addr),
+                    ));
+                }
+            }
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no listener could be bound",
+            ));
+        }
+        Ok(Self {
+            broker: Arc::new(Broker::new(config.limits.clone())),
+            listeners,
+        })
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        for (socket, listener) in self.listeners {
+            tokio::spawn(accept_loop(
+                Arc::clone(&self.broker),
+                socket,
+                listener,
+                stop_rx.clone(),
+            ));
+        }
+        shutdown.await;
+        info!("shutting down");
+        let _ = stop_tx.send(true);
+        // Give connections a moment to send their DISCONNECTs and release sessions.
+        let deadline = Instant::now() + std::time::Duration::from_secs(2);
+        while self.broker.stats.clients_connected.load(Ordering::Relaxed) > 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    socket: TcpListener,
+    listener: Listener,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = socket.accept() => a,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let allow_anonymous = listener.allow_anonymous.unwrap_or(peer.ip().is_loopback());
+                let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous);
+                tokio::spawn(serve(stream, conn, stop.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept on {} failed: {e}", listener.addr);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Event {
+    Readable(io::Result<()>),
+    Wake,
+    TakenOver,
+    Idle,
+    Shutdown,
+}
+
+async fn serve(mut stream: TcpStream, mut conn: Connection, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let broker = Arc::clone(conn.broker());
+    let close = Arc::clone(&conn.close);
+    let mut partial = BytesMut::new();
+    let mut last_read = Instant::now();
+    let closing = loop {
+        let idle = conn.idle_timeout().map(|t| last_read + t);
+        let session = conn.session().cloned();
+        let event = tokio::select! {
+            r = stream.readable() => Event::Readable(r),
+            _ = woken(session.as_deref()) => Event::Wake,
+            _ = close.notified() => Event::TakenOver,
+            _ = sleep_opt(idle) => Event::Idle,
+            _ = stop.changed() => Event::Shutdown,
+        };
+        let step = match event {
+            Event::Readable(Err(e)) => Err(Closing::SocketError(e)),
+            Event::Readable(Ok(())) => match read_packets(&stream, &mut conn, &mut partial) {
+                Ok(got_bytes) => {
+                    if got_bytes {
+                        last_read = Instant::now();
+                    }
+                    conn.send_queued();
+                    Ok(())
+                }
+                Err(c) => Err(c),
+            },
+            Event::Wake => {
+                conn.send_queued();
+                Ok(())
+            }
+            Event::TakenOver => Err(Closing::TakenOver),
+            Event::Idle => Err(conn.idle_closing()),
+            Event::Shutdown => Err(Closing::ShuttingDown),
+        };
+        let flushed = flush(&mut stream, &mut conn.out, &broker).await;
+        match (step, flushed) {
+            (Err(c), _) => break c,
+            (Ok(()), Err(e)) => break Closing::SocketError(e),
+            (Ok(()), Ok(())) => {}
+        }
+    };
+    conn.on_close(&closing);
+    let _ = flush(&mut stream, &mut conn.out, &broker).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Reads what the socket has into the worker's scratch buffer and handles every whole
+/// packet in it. `Ok(false)` when the readiness was spurious.
+fn read_packets(
+    stream: &TcpStream,
+    conn: &mut Connection,
+    partial: &mut BytesMut,
+) -> Result<bool, Closing> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let n = match stream.try_read(scratch) {
+            Ok(0) => return Err(Closing::ConnectionLost),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(Closing::SocketError(e)),
+        };
+        conn.broker()
+            .stats
+            .bytes_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if partial.is_empty() {
+            let (used, frame_len) = handle_packets(conn, &scratch[..n])?;
+            if used < n {
+                partial.reserve(frame_len.unwrap_or(0).max(n - used));
+                partial.extend_from_slice(&scratch[used..n]);
+            }
+        } else {
+            partial.extend_from_slice(&scratch[..n]);
+            let (used, frame_len) = handle_packets(conn, partial)?;
+            partial.advance(used);
+            if partial.is_empty() {
+                *partial = BytesMut::new(); // give the memory back while idle
+            } else if let Some(len) = frame_len {
+                partial.reserve(len.saturating_sub(partial.len()));
+            }
+        }
+        Ok(true)
+    })
+}
+
+/// Decodes and handles packets from `buf`; returns the bytes used and, if a packet is
+/// left incomplete, its length when known.
+fn handle_packets(conn: &mut Connection, buf: &[u8]) -> Result<(usize, Option<usize>), Closing> {
+    let mut used = 0;
+    loop {
+        let opts = DecodeOptions {
+            version: conn.version(),
+            max_packet_size: conn.broker().limits.max_packet_size,
+        };
+        match decode(&buf[used..], &opts) {
+            Ok(Decoded::Complete { packet, len }) => {
+                used += len;
+                conn.on_packet(packet)?;
+            }
+            Ok(Decoded::Incomplete { frame_len }) => return Ok((used, frame_len)),
+            Err(e) => return Err(conn.on_decode_error(e)),
+        }
+    }
+}
+
+async fn flush(stream: &mut TcpStream, out: &mut BytesMut, broker: &Broker) -> io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let result = stream.write_all(out).await;
+    broker
+        .stats
+        .bytes_sent
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    *out = BytesMut::new(); // nothing is kept per connection between writes
+    result
+}
+
+async fn woken(session: Option<&Session>) {
+    match session {
+        Some(s) => s.wake.notified().await,
+        None => pending().await,
+    }
+}
+
+async fn sleep_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => pending().await,
+    }
+}

@@ -1,0 +1,357 @@
+//! A client's session: what outlives its connection when the session is persistent.
+//!
+//! Its queue holds deliveries not yet sent, its in-flight list the QoS 1/2 deliveries sent
+//! and not yet acknowledged (in send order, for resending after a reconnect), and the packet
+//! ids of QoS 2 messages received and not yet released. Idle, all of them are empty and
+//! allocate nothing.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use midge_wire::{QoS, SubscriptionOptions};
+use tokio::sync::Notify;
+
+use crate::config::Limits;
+use crate::message::Message;
+
+#[derive(Debug)]
+pub struct Session {
+    pub client_id: Arc<str>,
+    state: Mutex<SessionState>,
+    /// Wakes the connection that owns the session when deliveries are queued.
+    pub wake: Notify,
+}
+
+/// The connection a session is attached to.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub connection_id: u64,
+    /// Notified to close that connection when another one takes the session over.
+    pub close: Arc<Notify>,
+}
+
+/// One message on its way to this session's client.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: Arc<Message>,
+    /// The lower of the published QoS and the subscription's.
+    pub qos: QoS,
+    /// RETAIN as sent: set for retained messages sent at subscribe.
+    pub retain: bool,
+}
+
+#[derive(Debug)]
+enum Outgoing {
+    /// PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Published(Delivery),
+    /// PUBREL sent, waiting for PUBCOMP.
+    Released,
+}
+
+/// A packet for the connection to send, produced by the session.
+#[derive(Debug)]
+pub enum Outbound<'a> {
+    Publish {
+        delivery: &'a Delivery,
+        packet_id: Option<u16>,
+        dup: bool,
+    },
+    Pubrel(u16),
+}
+
+#[derive(Debug, Default)]
+pub struct SessionState {
+    pub owner: Option<Owner>,
+    /// Seconds the session outlives its connection: 0 ends it with the connection,
+    /// `u32::MAX` never (a 3.1.1 session without clean session).
+    pub expiry_interval: u32,
+    /// Filter → options, mirrored in the broker's subscription tree.
+    pub subscriptions: HashMap<Box<str>, SubscriptionOptions>,
+    queue: VecDeque<Delivery>,
+    inflight: VecDeque<(u16, Outgoing)>,
+    incoming_qos2: Vec<u16>,
+    next_packet_id: u16,
+    queued_bytes: usize,
+}
+
+impl Session {
+    pub fn new(client_id: Arc<str>) -> Self {
+        Self {
+            client_id,
+            state: Mutex::new(SessionState::default()),
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, SessionState> {
+        // A panic while holding the lock leaves the state as consistent as any single
+        // step leaves it; carrying on beats taking every other client down.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SessionState {
+    /// Queues a delivery, or refuses it (returns `false`) when the queue limits are
+    /// reached or it is QoS 0 for an offline client and QoS 0 is not queued.
+    pub fn enqueue(&mut self, delivery: Delivery, limits: &Limits) -> bool {
+        let offline = self.owner.is_none();
+        if offline && delivery.qos == QoS::AtMostOnce && !limits.queue_qos0_messages {
+            return false;
+        }
+        let size = delivery.message.payload.len();
+        let over_count =
+            limits.max_queued_messages != 0 && self.queue.len() >= limits.max_queued_messages;
+        let over_bytes =
+            limits.max_queued_bytes != 0 && self.queued_bytes + size > limits.max_queued_bytes;
+        if over_count || over_bytes {
+            return false;
+        }
+        self.queued_bytes += size;
+        self.queue.push_back(delivery);
+        true
+    }
+
+    /// Hands queued deliveries to `send` while the in-flight window has room.
+    pub fn send_queued(&mut self, limits: &Limits, mut send: impl FnMut(Outbound<'_>)) {
+        while let Some(front) = self.queue.front() {
+            if front.qos != QoS::AtMostOnce && self.inflight.len() >= limits.max_inflight_messages {
+                break;
+            }
+            let Some(delivery) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued_bytes -= delivery.message.payload.len();
+            if delivery.qos == QoS::AtMostOnce {
+                send(Outbound::Publish {
+                    delivery: &delivery,
+                    packet_id: None,
+                    dup: false,
+                });
+                continue;
+            }
+            let id = self.allocate_packet_id();
+            send(Outbound::Publish {
+                delivery: &delivery,
+                packet_id: Some(id),
+                dup: false,
+            });
+            self.inflight.push_back((id, Outgoing::Published(delivery)));
+        }
+    }
+
+    /// Everything in flight again, in the order first sent: PUBLISH with DUP set, or
+    /// PUBREL [MQTT-4.4.0-1].
+    pub fn resend_inflight(&self, mut send: impl FnMut(Outbound<'_>)) {
+        for (id, outgoing) in &self.inflight {
+            send(match outgoing {
+                Outgoing::Published(delivery) => Outbound::Publish {
+                    delivery,
+                    packet_id: Some(*id),
+                    dup: true,
+                },
+                Outgoing::Released => Outbound::Pubrel(*id),
+            });
+        }
+    }
+
+    /// PUBACK received; `false` if no QoS 1 delivery had that id.
+    pub fn puback(&mut self, id: u16) -> bool {
+        self.remove_inflight(
+            id,
+            |o| matches!(o, Outgoing::Published(d) if d.qos == QoS::AtLeastOnce),
+        )
+    }
+
+    /// PUBREC received: the delivery becomes released. `false` if unknown.
+    pub fn pubrec(&mut self, id: u16) -> bool {
+        let found = self.inflight.iter_mut().find(|(i, o)| {
+            *i == id && matches!(o, Outgoing::Published(d) if d.qos == QoS::ExactlyOnce)
+        });
+        match found {
+            Some((_, outgoing)) => {
+                *outgoing = Outgoing::Released;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// PUBCOMP received; `false` if no released delivery had that id.
+    pub fn pubcomp(&mut self, id: u16) -> bool {
+        self.remove_inflight(id, |o| matches!(o, Outgoing::Released))
+    }
+
+    /// A QoS 2 PUBLISH arrived: `true` the first time for this id (route it), `false`
+    /// for a resend of one already received and not yet released.
+    pub fn receive_qos2(&mut self, id: u16) -> bool {
+        if self.incoming_qos2.contains(&id) {
+            return false;
+        }
+        self.incoming_qos2.push(id);
+        true
+    }
+
+    /// PUBREL arrived: forget the id. `false` if it was not pending.
+    pub fn release_qos2(&mut self, id: u16) -> bool {
+        match self.incoming_qos2.iter().position(|&i| i == id) {
+            Some(pos) => {
+                self.incoming_qos2.swap_remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    fn remove_inflight(&mut self, id: u16, kind: impl Fn(&Outgoing) -> bool) -> bool {
+        match self.inflight.iter().position(|(i, o)| *i == id && kind(o)) {
+            Some(pos) => {
+                self.inflight.remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn allocate_packet_id(&mut self) -> u16 {
+        // The window is far smaller than 65,535 ids, so a free one is always near.
+        loop {
+            self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
+            let id = self.next_packet_id;
+            if !self.inflight.iter().any(|(i, _)| *i == id) {
+                return id;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn delivery(qos: QoS) -> Delivery {
+        let message = Arc::new(Message::new("t", Bytes::from_static(b"x"), qos, false));
+        Delivery {
+            message,
+            qos,
+            retain: false,
+        }
+    }
+
+    fn online() -> SessionState {
+        SessionState {
+            owner: Some(Owner {
+                connection_id: 1,
+                close: Arc::new(Notify::new()),
+            }),
+            ..SessionState::default()
+        }
+    }
+
+    fn sent(state: &mut SessionState, limits: &Limits) -> Vec<(Option<u16>, bool)> {
+        let mut out = Vec::new();
+        state.send_queued(limits, |o| match o {
+            Outbound::Publish { packet_id, dup, .. } => out.push((packet_id, dup)),
+            Outbound::Pubrel(_) => unreachable!(),
+        });
+        out
+    }
+
+    #[test]
+    fn window_limits_qos1_but_not_qos0() {
+        let limits = Limits {
+            max_inflight_messages: 2,
+            ..Limits::default()
+        };
+        let mut s = online();
+        for qos in [
+            QoS::AtLeastOnce,
+            QoS::AtLeastOnce,
+            QoS::AtLeastOnce,
+            QoS::AtMostOnce,
+        ] {
+            assert!(s.enqueue(delivery(qos), &limits));
+        }
+        assert_eq!(sent(&mut s, &limits), [(Some(1), false), (Some(2), false)]);
+        assert_eq!(s.queued(), 2);
+        assert!(s.puback(1));
+        assert!(!s.puback(1));
+        assert_eq!(sent(&mut s, &limits), [(Some(3), false), (None, false)]);
+    }
+
+    #[test]
+    fn qos2_outgoing_flow_and_resend() {
+        let limits = Limits::default();
+        let mut s = online();
+        s.enqueue(delivery(QoS::ExactlyOnce), &limits);
+        s.enqueue(delivery(QoS::ExactlyOnce), &limits);
+        assert_eq!(sent(&mut s, &limits).len(), 2);
+        assert!(!s.puback(1), "a PUBACK does not complete QoS 2");
+        assert!(s.pubrec(1));
+        let mut resent = Vec::new();
+        s.resend_inflight(|o| {
+            resent.push(match o {
+                Outbound::Publish { packet_id, dup, .. } => format!("publish {packet_id:?} {dup}"),
+                Outbound::Pubrel(id) => format!("pubrel {id}"),
+            })
+        });
+        assert_eq!(resent, ["pubrel 1", "publish Some(2) true"]);
+        assert!(s.pubcomp(1));
+        assert_eq!(s.inflight(), 1);
+    }
+
+    #[test]
+    fn offline_queue_limits() {
+        let limits = Limits {
+            max_queued_messages: 2,
+            ..Limits::default()
+        };
+        let mut s = SessionState::default();
+        assert!(
+            !s.enqueue(delivery(QoS::AtMostOnce), &limits),
+            "QoS 0 not queued offline"
+        );
+        assert!(s.enqueue(delivery(QoS::AtLeastOnce), &limits));
+        assert!(s.enqueue(delivery(QoS::AtLeastOnce), &limits));
+        assert!(!s.enqueue(delivery(QoS::AtLeastOnce), &limits));
+        let with_qos0 = Limits {
+            queue_qos0_messages: true,
+            max_queued_messages: 3,
+            ..limits
+        };
+        assert!(s.enqueue(delivery(QoS::AtMostOnce), &with_qos0));
+    }
+
+    #[test]
+    fn incoming_qos2_is_delivered_once() {
+        let mut s = SessionState::default();
+        assert!(s.receive_qos2(7));
+        assert!(!s.receive_qos2(7));
+        assert!(s.release_qos2(7));
+        assert!(!s.release_qos2(7));
+        assert!(s.receive_qos2(7));
+    }
+
+    #[test]
+    fn packet_ids_skip_zero_and_ids_in_flight() {
+        let limits = Limits::default();
+        let mut s = online();
+        s.next_packet_id = u16::MAX - 1;
+        for _ in 0..3 {
+            s.enqueue(delivery(QoS::AtLeastOnce), &limits);
+        }
+        let ids: Vec<_> = sent(&mut s, &limits)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, [Some(u16::MAX), Some(1), Some(2)]);
+    }
+}
