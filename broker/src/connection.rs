@@ -22,6 +22,12 @@ use tracing::{debug, info, warn};
 use crate::broker::Broker;
 use crate::message::Message;
 use crate::session::{Outbound, Owner, Session};
+use crate::stats::Stats;
+
+/// Output is not added to beyond this: the connection stops taking deliveries (and the
+/// shell stops reading) until the client has read what is pending, so a client that does
+/// not read costs at most this much here, and its session's queue limits do the rest.
+pub const OUT_HIGH_WATER: usize = 64 * 1024;
 
 /// Why a connection ends.
 #[derive(Debug)]
@@ -251,7 +257,8 @@ impl Connection {
         }
         let limits = &self.broker.limits;
         state.send_queued(limits, |o| {
-            encode_outbound(&mut self.out, version, o, &self.broker)
+            encode_outbound(&mut self.out, version, o, &self.broker);
+            self.out.len() < OUT_HIGH_WATER
         });
     }
 
@@ -405,6 +412,35 @@ impl Connection {
     ) -> Result<(), Closing> {
         let stats = &self.broker.stats;
         stats.publish_received.fetch_add(1, Ordering::Relaxed);
+        let limits = &self.broker.limits;
+        if publish.retain && !limits.retain_available {
+            return Err(Closing::protocol(
+                ReasonCode::RetainNotSupported,
+                "retained messages are disabled",
+            ));
+        }
+        if limits.message_size_limit != 0
+            && publish.payload.len() > limits.message_size_limit as usize
+        {
+            // Dropped but acknowledged, as Mosquitto does, so the client does not resend it.
+            stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                "Dropped too large PUBLISH from {} ({} bytes) on {}",
+                session.client_id,
+                publish.payload.len(),
+                publish.topic
+            );
+            let mut ack = Ack::new(publish.qos_pid.packet_id().unwrap_or(0));
+            if version.is_v5() {
+                ack.reason = ReasonCode::QuotaExceeded;
+            }
+            match publish.qos_pid {
+                QosPid::AtMostOnce => {}
+                QosPid::AtLeastOnce(_) => self.send(Packet::Puback(ack)),
+                QosPid::ExactlyOnce(_) => self.send(Packet::Pubrec(ack)),
+            }
+            return Ok(());
+        }
         if publish.topic.is_empty() {
             return Err(Closing::protocol(
                 ReasonCode::TopicAliasInvalid,
@@ -490,7 +526,7 @@ impl Connection {
     }
 
     fn send_in(&mut self, version: ProtocolVersion, packet: Packet<'_>) {
-        encode(&mut self.out, version, &packet);
+        encode(&mut self.out, version, &packet, &self.broker.stats);
     }
 }
 
@@ -527,13 +563,18 @@ fn encode_outbound(
         }
         Outbound::Pubrel(id) => Packet::Pubrel(Ack::new(id)),
     };
-    encode(out, version, &packet);
+    encode(out, version, &packet, &broker.stats);
 }
 
-fn encode(out: &mut BytesMut, version: ProtocolVersion, packet: &Packet<'_>) {
-    if let Err(e) = packet.encode_to(version, out) {
-        // Only a packet we built wrongly gets here (e.g. a field over 64 KiB).
-        warn!("dropping unencodable {:?}: {e}", packet.packet_type());
+fn encode(out: &mut BytesMut, version: ProtocolVersion, packet: &Packet<'_>, stats: &Stats) {
+    match packet.encode_to(version, out) {
+        Ok(_) => {
+            stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            // Only a packet we built wrongly gets here (e.g. a field over 64 KiB).
+            warn!("dropping unencodable {:?}: {e}", packet.packet_type());
+        }
     }
 }
 

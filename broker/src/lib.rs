@@ -12,3 +12,4 @@ pub mod server;
 pub mod session;
 pub mod stats;
 pub mod subscriptions;
+pub mod sys;

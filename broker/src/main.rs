@@ -1,4 +1,4 @@
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -81,24 +81,15 @@ fn main() -> ExitCode {
 }
 
 fn config_from_args(args: &Args) -> Config {
-    if args.ports.is_empty() && args.binds.is_empty() {
-        return Config::local_default(1883);
-    }
-    let mut config = Config::local_default(1883);
-    config.listeners.clear();
+    let mut config = Config::default();
     for &port in &args.ports {
-        for ip in [Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()] {
-            config.listeners.push(Listener {
-                addr: SocketAddr::new(ip, port),
-                allow_anonymous: None,
-            });
-        }
+        config.listeners.extend(Config::all_interfaces(port));
     }
-    for &addr in &args.binds {
-        config.listeners.push(Listener {
-            addr,
-            allow_anonymous: None,
-        });
+    config
+        .listeners
+        .extend(args.binds.iter().map(|&addr| Listener::new(addr)));
+    if config.listeners.is_empty() {
+        config.listeners = Config::loopback_listeners(1883);
     }
     config
 }

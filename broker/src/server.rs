@@ -10,7 +10,7 @@ use std::future::pending;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Buf, BytesMut};
 use midge_wire::{DecodeOptions, Decoded, decode};
@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::broker::Broker;
 use crate::config::{Config, Listener};
-use crate::connection::{Closing, Connection};
+use crate::connection::{Closing, Connection, OUT_HIGH_WATER};
 use crate::session::Session;
 
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -35,6 +35,7 @@ thread_local! {
 pub struct Server {
     broker: Arc<Broker>,
     listeners: Vec<(TcpListener, Listener)>,
+    sys_interval: std::time::Duration,
 }
 
 impl Server {
@@ -43,7 +44,7 @@ impl Server {
     pub async fn bind(config: &Config) -> io::Result<Self> {
         let mut listeners = Vec::new();
         for listener in &config.listeners {
-            match TcpListener::bind(listener.addr).await {
+            match bind_one(listener.addr) {
                 Ok(socket) => listeners.push((socket, listener.clone())),
                 Err(e) if listener.addr.is_ipv6() && listener.addr.ip().is_loopback() => {
                     warn!("not listening on {}: {e}", listener.addr);
@@ -62,9 +63,11 @@ impl Server {
                 "no listener could be bound",
             ));
         }
+        let broker = Arc::new(Broker::new(config.limits.clone()));
         Ok(Self {
-            broker: Arc::new(Broker::new(config.limits.clone())),
+            broker,
             listeners,
+            sys_interval: config.sys_interval,
         })
     }
 
@@ -82,6 +85,8 @@ impl Server {
     /// Serves until `shutdown` completes, then closes every connection and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let sys = (!self.sys_interval.is_zero())
+            .then(|| tokio::spawn(crate::sys::run(Arc::clone(&self.broker), self.sys_interval)));
         for (socket, listener) in self.listeners {
             tokio::spawn(accept_loop(
                 Arc::clone(&self.broker),
@@ -93,6 +98,9 @@ impl Server {
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
+        if let Some(sys) = sys {
+            sys.abort();
+        }
         // Give connections a moment to send their DISCONNECTs and release sessions.
         let deadline = Instant::now() + std::time::Duration::from_secs(2);
         while self.broker.stats.clients_connected.load(Ordering::Relaxed) > 0
@@ -103,12 +111,29 @@ impl Server {
     }
 }
 
+/// Binds one listening socket. IPv6 sockets are IPv6-only, so `0.0.0.0:P` and `[::]:P`
+/// can both be bound as Mosquitto does, and SO_REUSEADDR lets a restarted broker bind at
+/// once while old connections linger in TIME_WAIT.
+fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 async fn accept_loop(
     broker: Arc<Broker>,
     socket: TcpListener,
     listener: Listener,
     mut stop: watch::Receiver<bool>,
 ) {
+    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             a = socket.accept() => a,
@@ -116,9 +141,25 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                if listener
+                    .max_connections
+                    .is_some_and(|max| open.load(Ordering::Relaxed) >= max)
+                {
+                    warn!(
+                        "Client connection from {peer} denied: max_connections reached on {}.",
+                        listener.addr
+                    );
+                    drop(stream);
+                    continue;
+                }
+                let guard = ConnectionSlot::take(&open);
                 let allow_anonymous = listener.allow_anonymous.unwrap_or(peer.ip().is_loopback());
                 let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous);
-                tokio::spawn(serve(stream, conn, stop.clone()));
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    serve(stream, conn, stop).await;
+                    drop(guard);
+                });
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -129,15 +170,32 @@ async fn accept_loop(
     }
 }
 
+/// One open connection counted against its listener's `max_connections`.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    fn take(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 enum Event {
     Readable(io::Result<()>),
+    Writable(io::Result<()>),
     Wake,
     TakenOver,
     Idle,
     Shutdown,
 }
 
-async fn serve(mut stream: TcpStream, mut conn: Connection, mut stop: watch::Receiver<bool>) {
+async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let broker = Arc::clone(conn.broker());
     let close = Arc::clone(&conn.close);
@@ -146,25 +204,29 @@ async fn serve(mut stream: TcpStream, mut conn: Connection, mut stop: watch::Rec
     let closing = loop {
         let idle = conn.idle_timeout().map(|t| last_read + t);
         let session = conn.session().cloned();
+        let pending_out = !conn.out.is_empty();
         let event = tokio::select! {
-            r = stream.readable() => Event::Readable(r),
-            _ = woken(session.as_deref()) => Event::Wake,
+            r = stream.readable(), if conn.out.len() < OUT_HIGH_WATER => Event::Readable(r),
+            r = stream.writable(), if pending_out => Event::Writable(r),
+            _ = woken(session.as_deref()), if !pending_out => Event::Wake,
             _ = close.notified() => Event::TakenOver,
             _ = sleep_opt(idle) => Event::Idle,
             _ = stop.changed() => Event::Shutdown,
         };
         let step = match event {
-            Event::Readable(Err(e)) => Err(Closing::SocketError(e)),
-            Event::Readable(Ok(())) => match read_packets(&stream, &mut conn, &mut partial) {
-                Ok(got_bytes) => {
+            Event::Readable(Err(e)) | Event::Writable(Err(e)) => Err(Closing::SocketError(e)),
+            Event::Readable(Ok(())) => {
+                read_packets(&stream, &mut conn, &mut partial).map(|got_bytes| {
                     if got_bytes {
                         last_read = Instant::now();
                     }
-                    conn.send_queued();
-                    Ok(())
-                }
-                Err(c) => Err(c),
-            },
+                    // Acknowledgements may have opened the in-flight window.
+                    if conn.out.len() < OUT_HIGH_WATER {
+                        conn.send_queued();
+                    }
+                })
+            }
+            Event::Writable(Ok(())) => Ok(()),
             Event::Wake => {
                 conn.send_queued();
                 Ok(())
@@ -173,16 +235,23 @@ async fn serve(mut stream: TcpStream, mut conn: Connection, mut stop: watch::Rec
             Event::Idle => Err(conn.idle_closing()),
             Event::Shutdown => Err(Closing::ShuttingDown),
         };
-        let flushed = flush(&mut stream, &mut conn.out, &broker).await;
-        match (step, flushed) {
-            (Err(c), _) => break c,
-            (Ok(()), Err(e)) => break Closing::SocketError(e),
-            (Ok(()), Ok(())) => {}
+        if let Err(closing) = step {
+            break closing;
+        }
+        if let Err(e) = try_flush(&stream, &mut conn.out, &broker) {
+            break Closing::SocketError(e);
         }
     };
     conn.on_close(&closing);
-    let _ = flush(&mut stream, &mut conn.out, &broker).await;
-    let _ = stream.shutdown().await;
+    // Last words (CONNACK refusal, MQTT 5 DISCONNECT), if the client is still reading.
+    let mut stream = stream;
+    let last_words = async {
+        if !conn.out.is_empty() {
+            stream.write_all(&conn.out).await?;
+        }
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), last_words).await;
 }
 
 /// Reads what the socket has into the worker's scratch buffer and handles every whole
@@ -235,6 +304,10 @@ fn handle_packets(conn: &mut Connection, buf: &[u8]) -> Result<(usize, Option<us
         match decode(&buf[used..], &opts) {
             Ok(Decoded::Complete { packet, len }) => {
                 used += len;
+                conn.broker()
+                    .stats
+                    .messages_received
+                    .fetch_add(1, Ordering::Relaxed);
                 conn.on_packet(packet)?;
             }
             Ok(Decoded::Incomplete { frame_len }) => return Ok((used, frame_len)),
@@ -243,17 +316,23 @@ fn handle_packets(conn: &mut Connection, buf: &[u8]) -> Result<(usize, Option<us
     }
 }
 
-async fn flush(stream: &mut TcpStream, out: &mut BytesMut, broker: &Broker) -> io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
+/// Writes as much pending output as the socket takes now, without waiting.
+fn try_flush(stream: &TcpStream, out: &mut BytesMut, broker: &Broker) -> io::Result<()> {
+    while !out.is_empty() {
+        match stream.try_write(out) {
+            Ok(n) => {
+                broker
+                    .stats
+                    .bytes_sent
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                out.advance(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
     }
-    let result = stream.write_all(out).await;
-    broker
-        .stats
-        .bytes_sent
-        .fetch_add(out.len() as u64, Ordering::Relaxed);
     *out = BytesMut::new(); // nothing is kept per connection between writes
-    result
+    Ok(())
 }
 
 async fn woken(session: Option<&Session>) {

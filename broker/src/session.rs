@@ -111,8 +111,9 @@ impl SessionState {
         true
     }
 
-    /// Hands queued deliveries to `send` while the in-flight window has room.
-    pub fn send_queued(&mut self, limits: &Limits, mut send: impl FnMut(Outbound<'_>)) {
+    /// Hands queued deliveries to `send` while the in-flight window has room and `send`
+    /// answers `true` (it stops when the connection's output is full).
+    pub fn send_queued(&mut self, limits: &Limits, mut send: impl FnMut(Outbound<'_>) -> bool) {
         while let Some(front) = self.queue.front() {
             if front.qos != QoS::AtMostOnce && self.inflight.len() >= limits.max_inflight_messages {
                 break;
@@ -121,21 +122,18 @@ impl SessionState {
                 break;
             };
             self.queued_bytes -= delivery.message.payload.len();
-            if delivery.qos == QoS::AtMostOnce {
-                send(Outbound::Publish {
-                    delivery: &delivery,
-                    packet_id: None,
-                    dup: false,
-                });
-                continue;
-            }
-            let id = self.allocate_packet_id();
-            send(Outbound::Publish {
+            let packet_id = (delivery.qos != QoS::AtMostOnce).then(|| self.allocate_packet_id());
+            let more = send(Outbound::Publish {
                 delivery: &delivery,
-                packet_id: Some(id),
+                packet_id,
                 dup: false,
             });
-            self.inflight.push_back((id, Outgoing::Published(delivery)));
+            if let Some(id) = packet_id {
+                self.inflight.push_back((id, Outgoing::Published(delivery)));
+            }
+            if !more {
+                break;
+            }
         }
     }
 
@@ -259,7 +257,10 @@ mod tests {
     fn sent(state: &mut SessionState, limits: &Limits) -> Vec<(Option<u16>, bool)> {
         let mut out = Vec::new();
         state.send_queued(limits, |o| match o {
-            Outbound::Publish { packet_id, dup, .. } => out.push((packet_id, dup)),
+            Outbound::Publish { packet_id, dup, .. } => {
+                out.push((packet_id, dup));
+                true
+            }
             Outbound::Pubrel(_) => unreachable!(),
         });
         out
