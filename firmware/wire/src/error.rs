@@ -28,7 +28,8 @@ pub enum DecodeError {
     InvalidUtf8,
     /// A string contains U+0000.
     NullCharacter,
-    /// A PUBLISH, will or Response Topic name is empty or contains a wildcard.
+    /// A PUBLISH or will topic name is empty (in MQTT 5: without a Topic Alias) or contains
+    /// a wildcard. (A bad Response Topic is [`DecodeError::InvalidPropertyValue`].)
     InvalidTopicName(TopicError),
     /// A topic filter in SUBSCRIBE or UNSUBSCRIBE breaks the wildcard rules.
     InvalidTopicFilter(TopicError),
@@ -61,8 +62,12 @@ pub enum DecodeError {
     InvalidConnackFlags,
     /// A reason code that this packet type cannot carry.
     InvalidReasonCode { packet: PacketType, code: u8 },
-    /// Reserved bits or Retain Handling 3 in a subscription options byte.
+    /// Reserved bits set in a subscription options byte.
     InvalidSubscriptionOptions,
+    /// Retain Handling 3 in a subscription options byte.
+    InvalidRetainHandling,
+    /// Authentication Data without an Authentication Method.
+    AuthenticationDataWithoutMethod,
     /// SUBSCRIBE or UNSUBSCRIBE without a topic filter.
     NoTopicFilters,
     /// SUBACK or (MQTT 5) UNSUBACK without a reason code.
@@ -77,6 +82,8 @@ impl DecodeError {
         use DecodeError::*;
         match self {
             PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+            // [MQTT-3.3.2-1]… an empty name without Topic Alias is a Protocol Error (3.3.2.1).
+            InvalidTopicName(TopicError::Empty) => ReasonCode::ProtocolError,
             InvalidTopicName(_) => ReasonCode::TopicNameInvalid,
             InvalidTopicFilter(_) => ReasonCode::TopicFilterInvalid,
             UnsupportedProtocolVersion(_) => ReasonCode::UnsupportedProtocolVersion,
@@ -86,7 +93,9 @@ impl DecodeError {
             | InvalidPropertyValue(_)
             | InvalidProtocolName
             | NoTopicFilters
-            | NoLocalOnSharedSubscription => ReasonCode::ProtocolError,
+            | NoLocalOnSharedSubscription
+            | InvalidRetainHandling
+            | AuthenticationDataWithoutMethod => ReasonCode::ProtocolError,
             MalformedRemainingLength
             | InvalidPacketType(_)
             | InvalidHeaderFlags { .. }
@@ -145,7 +154,11 @@ impl fmt::Display for DecodeError {
             InvalidReasonCode { packet, code } => {
                 write!(f, "reason code {code:#04x} is not valid in {packet:?}")
             }
-            InvalidSubscriptionOptions => f.write_str("invalid subscription options"),
+            InvalidSubscriptionOptions => f.write_str("reserved subscription option bits set"),
+            InvalidRetainHandling => f.write_str("Retain Handling 3 is not a valid value"),
+            AuthenticationDataWithoutMethod => {
+                f.write_str("Authentication Data without Authentication Method")
+            }
             NoTopicFilters => f.write_str("no topic filters"),
             NoReasonCodes => f.write_str("no reason codes"),
             NoLocalOnSharedSubscription => f.write_str("No Local set on a shared subscription"),

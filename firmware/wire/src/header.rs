@@ -56,6 +56,10 @@ impl PacketType {
     }
 }
 
+/// MQTT 3.1 set DUP on resent PUBREL, SUBSCRIBE and UNSUBSCRIBE too (their QoS bits are
+/// 1); 3.1.1 fixed those flags, so only 3.1 connections may send them.
+const DUP_3_1: u8 = 0b1000;
+
 /// A parsed fixed header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FixedHeader {
@@ -92,7 +96,12 @@ impl FixedHeader {
         }
         .ok_or(DecodeError::InvalidPacketType(first >> 4))?;
         let flags = first & 0x0f;
-        if packet_type != PacketType::Publish && flags != packet_type.fixed_flags() {
+        if packet_type != PacketType::Publish
+            && flags != packet_type.fixed_flags()
+            && !(version == ProtocolVersion::V3_1
+                && packet_type.fixed_flags() != 0
+                && flags == packet_type.fixed_flags() | DUP_3_1)
+        {
             return Err(DecodeError::InvalidHeaderFlags {
                 packet: packet_type,
                 flags,

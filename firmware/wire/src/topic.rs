@@ -4,7 +4,8 @@
 //! * In a filter, `+` is a whole level and `#` is a whole last level.
 //! * A topic starting with `$` is not matched by a filter starting with a wildcard.
 //! * `$share/{group}/{filter}` is a shared subscription: the group is a non-empty level
-//!   without wildcards, the filter after it is an ordinary filter.
+//!   without wildcards, the filter after it is an ordinary filter. This holds for every
+//!   protocol version, as in Mosquitto, which offers shared subscriptions to 3.1.1 clients.
 
 use core::fmt;
 

@@ -60,6 +60,11 @@ impl<'a> Connect<'a> {
         }
         let keep_alive = r.u16()?;
         let properties = super::read_properties(r, PacketType::Connect, version)?;
+        if properties.authentication_data().is_some()
+            && properties.authentication_method().is_none()
+        {
+            return Err(DecodeError::AuthenticationDataWithoutMethod);
+        }
         let client_id = r.string()?;
         let will = if flags & WILL != 0 {
             let properties = if version.is_v5() {

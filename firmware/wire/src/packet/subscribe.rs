@@ -68,7 +68,7 @@ impl SubscriptionOptions {
             0 => RetainHandling::OnSubscribe,
             1 => RetainHandling::OnNewSubscription,
             2 => RetainHandling::Never,
-            _ => return Err(DecodeError::InvalidSubscriptionOptions),
+            _ => return Err(DecodeError::InvalidRetainHandling),
         };
         Ok(Self {
             qos,
