@@ -4,9 +4,13 @@
 //! Mosquitto's `mosquitto.conf` (`mosquitto.rs`), so an existing Mosquitto setup starts
 //! unchanged with `midge -c /etc/mosquitto/mosquitto.conf`.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod mosquitto;
+pub mod toml;
 
 /// Per-client limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,5 +136,233 @@ impl Config {
         any.into_iter()
             .map(|ip| Listener::new(SocketAddr::new(ip, port)))
             .collect()
+    }
+}
+
+/// A configuration file, read: the settings, and what the reader wants the user to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub config: Config,
+    /// Options accepted but not acted on (not supported yet, deprecated forms…), to be
+    /// logged at startup.
+    pub warnings: Vec<Warning>,
+    /// mosquitto.conf's global `allow_anonymous` (without `per_listener_settings true`).
+    /// Already applied to the file's listeners; also apply it to listeners added on the
+    /// command line, since in Mosquitto it covers every listener. `None` for TOML files.
+    pub allow_anonymous: Option<bool>,
+}
+
+impl Loaded {
+    /// No file: the defaults, nothing to say.
+    pub fn defaults() -> Self {
+        Self {
+            config: Config::default(),
+            warnings: Vec::new(),
+            allow_anonymous: None,
+        }
+    }
+}
+
+/// Something in a configuration file that does not stop the broker but should be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
+/// Why a configuration file was refused. The message names the file (and the line, for
+/// content errors) and says what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file (or an `include_dir` directory) could not be read.
+    #[error("{}: cannot read {what}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        /// "the configuration file", "the include_dir directory"…
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the file is wrong; `message` includes how to fix it.
+    #[error("{}:{line}: {message}", file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The file the error is in (the included file, for errors in an `include_dir` file).
+    pub fn file(&self) -> &Path {
+        match self {
+            Self::Io { path, .. } => path,
+            Self::Invalid { file, .. } => file,
+        }
+    }
+
+    /// The 1-based line of the error; `None` for I/O errors.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Io { .. } => None,
+            Self::Invalid { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// Reads a configuration file: midge's TOML when the name ends in `.toml`, otherwise
+/// Mosquitto's `mosquitto.conf` format.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let is_toml = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+    if is_toml {
+        self::toml::load(path)
+    } else {
+        mosquitto::load(path)
+    }
+}
+
+/// Checks a log filter (`log.level`, `--log-level`): a level (`off`, `error`, `warn`,
+/// `info`, `debug`, `trace`) or a tracing filter such as `midge=debug,warn`. A bare word
+/// that is not a level is refused: tracing would read it as a target name and log almost
+/// nothing, which is never what a typo such as `inf` meant.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let bare_word = !directive.contains(['=', '[', ':']);
+        if bare_word && !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(directive)) {
+            return Err(format!(
+                "\"{directive}\" is not a log level (use off, error, warn, info, debug or trace, \
+                 or a filter such as \"midge=debug,warn\")"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|e| format!("\"{filter}\" is not a valid log filter: {e}"))
+}
+
+/// Reads a whole configuration file as UTF-8 text.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        what: "the configuration file",
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ConfigError::Invalid {
+            file: path.to_owned(),
+            line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+            message: "the file is not valid UTF-8 text (save it as UTF-8)".into(),
+        }
+    })
+}
+
+/// The candidate closest to `word` within edit distance 2 (transpositions count as one),
+/// for "did you mean" hints.
+fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word, c), c))
+        .filter(|&(d, _)| d <= 2)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance over bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_typos() {
+        assert_eq!(
+            edit_distance("max_inflight_mesages", "max_inflight_messages"),
+            1
+        );
+        assert_eq!(edit_distance("listenre", "listener"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+    }
+
+    #[test]
+    fn suggestion_within_two_edits_only() {
+        let known = ["listener", "port", "max_inflight_messages"];
+        assert_eq!(
+            suggest("max_inflight_mesages", known),
+            Some("max_inflight_messages")
+        );
+        assert_eq!(suggest("Listener", known), Some("listener"));
+        assert_eq!(suggest("frobnicate", known), None);
+    }
+
+    #[test]
+    fn log_filters() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "off",
+            "midge=debug,warn",
+            "midge::server=trace",
+            "warn,",
+        ] {
+            assert_eq!(check_log_filter(ok), Ok(()), "{ok}");
+        }
+        for bad in ["inf", "lots", "info,verbose", "midge=loud"] {
+            assert!(check_log_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn warning_display_names_file_and_line() {
+        let w = Warning {
+            file: "/etc/x.conf".into(),
+            line: 3,
+            message: "hello".into(),
+        };
+        assert_eq!(w.to_string(), "/etc/x.conf:3: hello");
+    }
+
+    #[test]
+    fn io_error_names_the_file() {
+        let path = std::env::temp_dir().join("midge-no-such-dir/none.conf");
+        let err = load(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: cannot read", path.display())),
+            "{err}"
+        );
+        assert_eq!(err.line(), None);
     }
 }
