@@ -5,11 +5,14 @@
 //! matching sessions out of the tree and releases it before touching any session, so a
 //! busy topic holds the tree's read lock only for the walk.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use midge_wire::{QoS, SubscriptionOptions};
+use tracing::info;
 
 use crate::config::Limits;
 use crate::message::Message;
@@ -17,6 +20,9 @@ use crate::retain::RetainedStore;
 use crate::session::{Delivery, Owner, Session};
 use crate::stats::Stats;
 use crate::subscriptions::{Entry, SubscriptionTree};
+
+/// Client ids of disconnected sessions by expiry time, soonest on top.
+type ExpiryQueue = BinaryHeap<Reverse<(Instant, Arc<str>)>>;
 
 /// A session as a subscriber in the tree: equal when it is the same session.
 #[derive(Debug, Clone)]
@@ -35,6 +41,9 @@ pub struct Broker {
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     subscriptions: RwLock<SubscriptionTree<SessionRef>>,
     retained: RwLock<RetainedStore>,
+    /// Disconnected sessions with a finite expiry, soonest first (checked lazily: an
+    /// entry whose session reconnected is skipped when it comes up).
+    expiring: Mutex<ExpiryQueue>,
     next_connection_id: AtomicU64,
 }
 
@@ -56,6 +65,7 @@ impl Broker {
             sessions: Mutex::default(),
             subscriptions: RwLock::default(),
             retained: RwLock::default(),
+            expiring: Mutex::default(),
             next_connection_id: AtomicU64::new(1),
         }
     }
@@ -90,6 +100,7 @@ impl Broker {
         let previous_owner = {
             let mut state = session.state();
             state.expiry_interval = expiry_interval;
+            state.expires_at = None;
             state.owner.replace(owner)
         };
         Attached {
@@ -112,15 +123,51 @@ impl Broker {
             return;
         }
         state.owner = None;
-        if state.expiry_interval == 0 {
-            drop(state);
-            if sessions
-                .get(&session.client_id)
-                .is_some_and(|s| Arc::ptr_eq(s, session))
-            {
-                sessions.remove(&session.client_id);
+        match state.expiry_interval {
+            0 => {
+                drop(state);
+                if sessions
+                    .get(&session.client_id)
+                    .is_some_and(|s| Arc::ptr_eq(s, session))
+                {
+                    sessions.remove(&session.client_id);
+                }
+                self.drop_subscriptions(session);
             }
-            self.drop_subscriptions(session);
+            u32::MAX => {} // never expires
+            seconds => {
+                let at = Instant::now() + Duration::from_secs(u64::from(seconds));
+                state.expires_at = Some(at);
+                lock(&self.expiring).push(Reverse((at, Arc::clone(&session.client_id))));
+            }
+        }
+    }
+
+    /// Removes the sessions whose expiry time has passed while they were disconnected,
+    /// returning the next expiry time still pending.
+    pub fn expire_sessions(&self, now: Instant) -> Option<Instant> {
+        loop {
+            let (at, client_id) = {
+                let mut expiring = lock(&self.expiring);
+                match expiring.peek() {
+                    Some(Reverse((at, _))) if *at > now => return Some(*at),
+                    Some(_) => expiring.pop()?.0,
+                    None => return None,
+                }
+            };
+            let mut sessions = lock(&self.sessions);
+            let Some(session) = sessions.get(&client_id).cloned() else {
+                continue;
+            };
+            // A client that came back (or left again later) has another deadline or none.
+            let state = session.state();
+            if state.owner.is_none() && state.expires_at == Some(at) {
+                drop(state);
+                sessions.remove(&client_id);
+                drop(sessions);
+                self.drop_subscriptions(&session);
+                info!("Expiring client {client_id}.");
+            }
         }
     }
 
@@ -246,4 +293,71 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Notify;
+
+    fn owner(connection_id: u64) -> Owner {
+        Owner {
+            connection_id,
+            close: Arc::new(Notify::new()),
+        }
+    }
+
+    #[test]
+    fn disconnected_session_expires_after_its_interval() {
+        let broker = Broker::new(Limits::default());
+        let attached = broker.attach("c", false, 10, owner(1));
+        broker.subscribe(
+            &attached.session,
+            "t",
+            SubscriptionOptions::new(QoS::AtMostOnce),
+        );
+        broker.detach(&attached.session, 1);
+        let start = Instant::now();
+        assert!(
+            broker
+                .expire_sessions(start + Duration::from_secs(5))
+                .is_some()
+        );
+        assert_eq!(
+            (broker.session_count(), broker.subscription_count()),
+            (1, 1)
+        );
+        assert_eq!(
+            broker.expire_sessions(start + Duration::from_secs(11)),
+            None
+        );
+        assert_eq!(
+            (broker.session_count(), broker.subscription_count()),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn reconnecting_cancels_the_pending_expiry() {
+        let broker = Broker::new(Limits::default());
+        let first = broker.attach("c", false, 10, owner(1));
+        broker.detach(&first.session, 1);
+        let again = broker.attach("c", false, 10, owner(2));
+        assert!(again.session_present);
+        broker.expire_sessions(Instant::now() + Duration::from_secs(11));
+        assert_eq!(broker.session_count(), 1, "connected sessions never expire");
+    }
+
+    #[test]
+    fn clean_session_ends_with_its_connection_and_takeover_keeps_it() {
+        let broker = Broker::new(Limits::default());
+        let first = broker.attach("c", true, 0, owner(1));
+        let second = broker.attach("c", false, 0, owner(2));
+        assert!(second.session_present);
+        assert!(second.previous_owner.is_some_and(|o| o.connection_id == 1));
+        broker.detach(&first.session, 1); // the old connection closing must not end it
+        assert_eq!(broker.session_count(), 1);
+        broker.detach(&second.session, 2);
+        assert_eq!(broker.session_count(), 0);
+    }
 }

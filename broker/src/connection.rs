@@ -211,9 +211,22 @@ impl Connection {
                 self.send(Packet::Pingresp);
                 Ok(())
             }
-            Packet::Disconnect(d) => Err(Closing::Disconnected {
-                keep_will: d.reason == ReasonCode::DisconnectWithWillMessage,
-            }),
+            Packet::Disconnect(d) => {
+                if let Some(expiry) = d.properties.session_expiry_interval() {
+                    let mut state = session.state();
+                    if state.expiry_interval == 0 && expiry != 0 {
+                        // [MQTT-3.14.2-2]: a session that ends with its connection stays so.
+                        return Err(Closing::protocol(
+                            ReasonCode::ProtocolError,
+                            "session expiry set at DISCONNECT after 0 at CONNECT",
+                        ));
+                    }
+                    state.expiry_interval = expiry;
+                }
+                Err(Closing::Disconnected {
+                    keep_will: d.reason == ReasonCode::DisconnectWithWillMessage,
+                })
+            }
             Packet::Auth(_) => Err(Closing::protocol(
                 ReasonCode::BadAuthenticationMethod,
                 "AUTH without an authentication method",

@@ -11,6 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use midge_wire::{DecodeOptions, Decoded, decode};
@@ -85,6 +86,7 @@ impl Server {
     /// Serves until `shutdown` completes, then closes every connection and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let expiry = tokio::spawn(expire_sessions(Arc::clone(&self.broker)));
         let sys = (!self.sys_interval.is_zero())
             .then(|| tokio::spawn(crate::sys::run(Arc::clone(&self.broker), self.sys_interval)));
         for (socket, listener) in self.listeners {
@@ -98,6 +100,7 @@ impl Server {
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
+        expiry.abort();
         if let Some(sys) = sys {
             sys.abort();
         }
@@ -108,6 +111,19 @@ impl Server {
         {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// Ends sessions whose expiry interval passed while disconnected. New deadlines are
+/// always at least a second away, so waking at least once a second never misses one.
+async fn expire_sessions(broker: Arc<Broker>) {
+    loop {
+        let now = Instant::now();
+        let next = broker.expire_sessions(now.into_std());
+        let wake = next.map_or(now + Duration::from_secs(1), |at| {
+            Instant::from_std(at).min(now + Duration::from_secs(1))
+        });
+        sleep_until(wake).await;
     }
 }
 

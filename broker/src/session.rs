@@ -65,6 +65,8 @@ pub struct SessionState {
     /// Seconds the session outlives its connection: 0 ends it with the connection,
     /// `u32::MAX` never (a 3.1.1 session without clean session).
     pub expiry_interval: u32,
+    /// When a disconnected session with a finite expiry interval ends.
+    pub expires_at: Option<std::time::Instant>,
     /// Filter → options, mirrored in the broker's subscription tree.
     pub subscriptions: HashMap<Box<str>, SubscriptionOptions>,
     queue: VecDeque<Delivery>,
