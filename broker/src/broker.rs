@@ -85,10 +85,14 @@ impl Broker {
     ) -> Attached {
         let mut sessions = lock(&self.sessions);
         let existing = sessions.get(client_id).cloned();
+        // The connection holding the old session (if any) is closed, whether the session
+        // is resumed or replaced [MQTT-3.1.4-2].
+        let mut replaced_owner = None;
         let (session, session_present) = match existing {
             Some(session) if !clean_start => (session, true),
             existing => {
                 if let Some(old) = existing {
+                    replaced_owner = old.state().owner.take();
                     self.drop_subscriptions(&old);
                 }
                 let session = Arc::new(Session::new(client_id.into()));
@@ -101,7 +105,7 @@ impl Broker {
             let mut state = session.state();
             state.expiry_interval = expiry_interval;
             state.expires_at = None;
-            state.owner.replace(owner)
+            state.owner.replace(owner).or(replaced_owner)
         };
         Attached {
             session,
@@ -359,5 +363,16 @@ mod tests {
         assert_eq!(broker.session_count(), 1);
         broker.detach(&second.session, 2);
         assert_eq!(broker.session_count(), 0);
+    }
+
+    #[test]
+    fn clean_start_takeover_still_closes_the_old_connection() {
+        let broker = Broker::new(Limits::default());
+        let first = broker.attach("c", false, u32::MAX, owner(1));
+        let second = broker.attach("c", true, 0, owner(2));
+        assert!(!second.session_present);
+        assert!(second.previous_owner.is_some_and(|o| o.connection_id == 1));
+        broker.detach(&first.session, 1);
+        assert_eq!(broker.session_count(), 1, "the new session stays");
     }
 }

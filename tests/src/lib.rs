@@ -12,7 +12,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use midge_wire::{DecodeOptions, Decoded, Packet, ProtocolVersion, decode};
+use midge_wire::{
+    Ack, Connect, DecodeOptions, Decoded, List, Packet, Properties, ProtocolVersion, Publish, QoS,
+    QosPid, Subscribe, Subscription, SubscriptionOptions, Unsubscribe, decode,
+};
 
 /// How long a test waits for anything: generous, as CI machines are slow.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +44,8 @@ fn midge_binary() -> PathBuf {
     bin
 }
 
-fn unique_temp_path(what: &str) -> PathBuf {
+/// A path in the temporary directory that no other test (or test process) uses.
+pub fn unique_temp_path(what: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("midge-e2e-{}-{n}-{what}", std::process::id()))
@@ -116,9 +120,20 @@ impl Midge {
 
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str) -> bool {
+        self.wait_for_log_count(needle, 1)
+    }
+
+    /// How many times the log contains `needle` so far.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    /// Waits until the log contains `needle` at least `count` times (for lines a test
+    /// provokes more than once, such as a client subscribing again after a reconnect).
+    pub fn wait_for_log_count(&self, needle: &str, count: usize) -> bool {
         let deadline = Instant::now() + TIMEOUT;
         while Instant::now() < deadline {
-            if self.log().contains(needle) {
+            if self.log_count(needle) >= count {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -172,12 +187,47 @@ impl Drop for Midge {
     }
 }
 
+/// A 3.1.1 CONNECT with clean session, keep-alive 60 s, no will and no credentials; tests
+/// change what they need with struct update syntax.
+pub fn connect_packet(client_id: &str) -> Connect<'_> {
+    Connect {
+        version: ProtocolVersion::V3_1_1,
+        clean_start: true,
+        keep_alive: 60,
+        properties: Properties::EMPTY,
+        client_id,
+        will: None,
+        username: None,
+        password: None,
+    }
+}
+
+/// A PUBLISH as received, owning its topic and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub packet_id: Option<u16>,
+    pub dup: bool,
+    pub retain: bool,
+}
+
+/// The exact 3.1.1 bytes of a two-byte acknowledgement: `first_byte` is `0x40` PUBACK,
+/// `0x50` PUBREC, `0x62` PUBREL, `0x70` PUBCOMP or `0xb0` UNSUBACK.
+pub fn ack_frame(first_byte: u8, id: u16) -> Vec<u8> {
+    let [hi, lo] = id.to_be_bytes();
+    vec![first_byte, 2, hi, lo]
+}
+
 /// A TCP connection speaking MQTT byte by byte, for tests that need exact packets.
 #[derive(Debug)]
 pub struct RawClient {
     stream: TcpStream,
     buf: Vec<u8>,
     pub version: ProtocolVersion,
+    /// The packet id the helpers below use next.
+    next_packet_id: u16,
 }
 
 impl RawClient {
@@ -189,7 +239,155 @@ impl RawClient {
             stream,
             buf: Vec::new(),
             version: ProtocolVersion::V3_1_1,
+            next_packet_id: 0,
         }
+    }
+
+    /// Opens a connection, sends `connect` and returns the client with the CONNACK's bytes.
+    pub fn handshake(port: u16, connect: Connect<'_>) -> (Self, Vec<u8>) {
+        let mut client = Self::connect(port);
+        client.version = connect.version;
+        client.send_packet(&Packet::Connect(connect));
+        let connack = client
+            .recv_frame()
+            .expect("connection closed instead of CONNACK");
+        (client, connack)
+    }
+
+    /// A connected 3.1.1 client with a clean session.
+    pub fn connected(port: u16, client_id: &str) -> Self {
+        let (client, connack) = Self::handshake(port, connect_packet(client_id));
+        assert_eq!(connack, [0x20, 2, 0, 0], "CONNACK for {client_id}");
+        client
+    }
+
+    /// A connected 3.1.1 client with clean session 0, and whether CONNACK said a session
+    /// was present.
+    pub fn persistent(port: u16, client_id: &str) -> (Self, bool) {
+        let connect = Connect {
+            clean_start: false,
+            ..connect_packet(client_id)
+        };
+        let (client, connack) = Self::handshake(port, connect);
+        assert!(
+            matches!(connack[..], [0x20, 2, 0 | 1, 0]),
+            "CONNACK for {client_id}: {connack:02x?}"
+        );
+        (client, connack[2] == 1)
+    }
+
+    fn packet_id(&mut self) -> u16 {
+        self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
+        self.next_packet_id
+    }
+
+    /// Subscribes to one filter and checks the SUBACK grants `qos`.
+    pub fn subscribe(&mut self, filter: &str, qos: QoS) {
+        let id = self.packet_id();
+        let subscriptions = [Subscription {
+            filter,
+            options: SubscriptionOptions::new(qos),
+        }];
+        self.send_packet(&Packet::Subscribe(Subscribe {
+            packet_id: id,
+            properties: Properties::EMPTY,
+            subscriptions: List::new(&subscriptions),
+        }));
+        let [hi, lo] = id.to_be_bytes();
+        let suback = self.recv_frame();
+        assert_eq!(
+            suback,
+            Some(vec![0x90, 3, hi, lo, qos as u8]),
+            "SUBACK for {filter}"
+        );
+    }
+
+    /// Unsubscribes from one filter and checks the UNSUBACK.
+    pub fn unsubscribe(&mut self, filter: &str) {
+        let id = self.packet_id();
+        let filters = [filter];
+        self.send_packet(&Packet::Unsubscribe(Unsubscribe {
+            packet_id: id,
+            properties: Properties::EMPTY,
+            filters: List::new(&filters),
+        }));
+        let unsuback = self.recv_frame();
+        assert_eq!(unsuback, Some(ack_frame(0xb0, id)), "UNSUBACK for {filter}");
+    }
+
+    /// Publishes and completes the QoS flow, checking each acknowledgement's exact bytes.
+    /// When it returns, midge has routed the message (for QoS 0, [`Self::sync`] makes
+    /// sure of that).
+    pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) {
+        let id = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            self.packet_id()
+        };
+        self.send_packet(&Packet::Publish(Publish {
+            dup: false,
+            qos_pid: QosPid::new(qos, id),
+            retain,
+            topic,
+            properties: Properties::EMPTY,
+            payload,
+        }));
+        match qos {
+            QoS::AtMostOnce => self.sync(),
+            QoS::AtLeastOnce => assert_eq!(self.recv_frame(), Some(ack_frame(0x40, id)), "PUBACK"),
+            QoS::ExactlyOnce => {
+                assert_eq!(self.recv_frame(), Some(ack_frame(0x50, id)), "PUBREC");
+                self.send_packet(&Packet::Pubrel(Ack::new(id)));
+                assert_eq!(self.recv_frame(), Some(ack_frame(0x70, id)), "PUBCOMP");
+            }
+        }
+    }
+
+    /// The next packet, which must be a PUBLISH.
+    pub fn recv_publish(&mut self) -> Received {
+        self.recv(|packet| match packet {
+            Packet::Publish(p) => Received {
+                topic: p.topic.to_owned(),
+                payload: p.payload.to_vec(),
+                qos: p.qos_pid.qos(),
+                packet_id: p.qos_pid.packet_id(),
+                dup: p.dup,
+                retain: p.retain,
+            },
+            other => panic!("expected PUBLISH, got {other:?}"),
+        })
+    }
+
+    /// Sends PINGREQ twice, checking each time that the very next packet is PINGRESP.
+    ///
+    /// midge handles a connection's packets in order and writes what it has queued for
+    /// the client no later than its answer to the client's next packet, so two round trips
+    /// prove nothing was on its way when this was called. Tests that assert the *absence*
+    /// of a delivery use this rather than waiting an arbitrary time.
+    pub fn sync(&mut self) {
+        for _ in 0..2 {
+            self.send(&[0xc0, 0]);
+            let frame = self
+                .recv_frame()
+                .expect("connection closed while waiting for PINGRESP");
+            assert_eq!(
+                frame,
+                [0xd0, 0],
+                "expected PINGRESP, got another packet first"
+            );
+        }
+    }
+
+    /// Whether midge closes the connection within `limit`, skipping packets it sends first.
+    pub fn is_closed_within(&mut self, limit: Duration) -> bool {
+        self.stream
+            .set_read_timeout(Some(limit))
+            .expect("set timeout");
+        let closed = self.is_closed_by_broker();
+        self.stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set timeout");
+        closed
     }
 
     pub fn send(&mut self, bytes: &[u8]) {

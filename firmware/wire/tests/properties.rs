@@ -819,11 +819,14 @@ fn model(version: ProtocolVersion) -> BoxedStrategy<Model> {
                 reason(v, PacketType::Connack),
                 properties(v, PacketType::Connack, false),
             )
-                .prop_map(|(session_present, reason, properties)| Model::Connack {
-                    session_present,
-                    reason,
-                    properties,
-                })
+                .prop_map(
+                    move |(session_present, reason, properties)| Model::Connack {
+                        // 3.1 has no session present flag.
+                        session_present: session_present && v != ProtocolVersion::V3_1,
+                        reason,
+                        properties,
+                    },
+                )
                 .boxed(),
         ),
         (2, publish(v).boxed()),

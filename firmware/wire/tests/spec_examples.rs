@@ -528,7 +528,7 @@ fn v31_packets_match_v311() {
         &[0x90, 0x05, 0x00, 0x0A, 0x00, 0x02, 0x80],
         &V311_UNSUBSCRIBE,
         &[0xB0, 0x02, 0x00, 0x0A],
-        &[0x20, 0x02, 0x01, 0x00],
+        &[0x20, 0x02, 0x00, 0x00], // 3.1 has no session present flag: see below
         &[0x62, 0x02, 0x00, 0x0A],
         &[0xE0, 0x00],
     ];
@@ -537,6 +537,27 @@ fn v31_packets_match_v311() {
         let v311 = decode_vector(bytes, V3_1_1);
         assert_eq!(v31, v311);
     }
+}
+
+/// MQTT 3.1 reserves the CONNACK flags byte: the session present bit of 3.1.1 is neither
+/// read nor written for a 3.1 connection (Mosquitto sets it only for 3.1.1 and 5.0).
+#[test]
+fn v31_connack_has_no_session_present_flag() {
+    let stray_bit = [0x20, 0x02, 0x01, 0x00];
+    let Ok(Decoded::Complete {
+        packet: Packet::Connack(connack),
+        ..
+    }) = decode(&stray_bit, &opts(V3_1))
+    else {
+        panic!("a 3.1 CONNACK with bit 0 set still decodes")
+    };
+    assert!(!connack.session_present);
+    let resumed = Packet::Connack(Connack {
+        session_present: true,
+        ..connack
+    });
+    assert_encodes_to(&resumed, V3_1, &[0x20, 0x02, 0x00, 0x00]);
+    assert_encodes_to(&resumed, V3_1_1, &[0x20, 0x02, 0x01, 0x00]);
 }
 
 // ---------------------------------------------------------------------------------------
