@@ -6,6 +6,7 @@
 //! connection's buffer while packets are handled and written with one call, then freed.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::pending;
 use std::io;
 use std::net::SocketAddr;
@@ -89,11 +90,20 @@ impl Server {
         let expiry = tokio::spawn(expire_sessions(Arc::clone(&self.broker)));
         let sys = (!self.sys_interval.is_zero())
             .then(|| tokio::spawn(crate::sys::run(Arc::clone(&self.broker), self.sys_interval)));
+        // `listener 1883` is two sockets (0.0.0.0 and ::) but one listener to its user, so
+        // the two share one max_connections count.
+        let mut any_address_counts: HashMap<u16, Arc<AtomicUsize>> = HashMap::new();
         for (socket, listener) in self.listeners {
+            let open = if listener.addr.ip().is_unspecified() {
+                Arc::clone(any_address_counts.entry(listener.addr.port()).or_default())
+            } else {
+                Arc::default()
+            };
             tokio::spawn(accept_loop(
                 Arc::clone(&self.broker),
                 socket,
                 listener,
+                open,
                 stop_rx.clone(),
             ));
         }
@@ -147,9 +157,9 @@ async fn accept_loop(
     broker: Arc<Broker>,
     socket: TcpListener,
     listener: Listener,
+    open: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             a = socket.accept() => a,
@@ -168,6 +178,10 @@ async fn accept_loop(
                     drop(stream);
                     continue;
                 }
+                info!(
+                    "New connection from {peer} on port {}.",
+                    listener.addr.port()
+                );
                 let guard = ConnectionSlot::take(&open);
                 let allow_anonymous = listener.allow_anonymous.unwrap_or(peer.ip().is_loopback());
                 let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous);
