@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use midge_wire::{QoS, SubscriptionOptions};
+use midge_wire::{QoS, RetainHandling, SubscriptionOptions};
 use tracing::info;
 
 use crate::config::Limits;
@@ -20,9 +20,18 @@ use crate::retain::RetainedStore;
 use crate::session::{Delivery, Owner, Session};
 use crate::stats::Stats;
 use crate::subscriptions::{Entry, SubscriptionTree};
+use crate::will::Will;
 
 /// Client ids of disconnected sessions by expiry time, soonest on top.
 type ExpiryQueue = BinaryHeap<Reverse<(Instant, Arc<str>)>>;
+
+/// One subscription a message matched, before merging per session.
+struct Match {
+    session: Arc<Session>,
+    qos: QoS,
+    retain: bool,
+    identifier: Option<u32>,
+}
 
 /// A session as a subscriber in the tree: equal when it is the same session.
 #[derive(Debug, Clone)]
@@ -44,6 +53,8 @@ pub struct Broker {
     /// Disconnected sessions with a finite expiry, soonest first (checked lazily: an
     /// entry whose session reconnected is skipped when it comes up).
     expiring: Mutex<ExpiryQueue>,
+    /// Wills waiting out their Will Delay Interval, by client id.
+    pending_wills: Mutex<HashMap<Arc<str>, (Instant, Will)>>,
     next_connection_id: AtomicU64,
 }
 
@@ -66,6 +77,7 @@ impl Broker {
             subscriptions: RwLock::default(),
             retained: RwLock::default(),
             expiring: Mutex::default(),
+            pending_wills: Mutex::default(),
             next_connection_id: AtomicU64::new(1),
         }
     }
@@ -101,6 +113,8 @@ impl Broker {
             }
         };
         drop(sessions);
+        // A client back before its will's delay ran out cancels the will [MQTT-3.1.3-9].
+        lock(&self.pending_wills).remove(client_id);
         let previous_owner = {
             let mut state = session.state();
             state.expiry_interval = expiry_interval;
@@ -147,6 +161,38 @@ impl Broker {
         }
     }
 
+    /// Publishes `will` at `at` unless the client reconnects first.
+    pub fn schedule_will(&self, client_id: Arc<str>, at: Instant, will: Will) {
+        lock(&self.pending_wills).insert(client_id, (at, will));
+    }
+
+    /// Publishes the wills whose delay has passed.
+    pub fn publish_due_wills(&self, now: Instant) {
+        let due: Vec<Will> = {
+            let mut pending = lock(&self.pending_wills);
+            let ids: Vec<Arc<str>> = pending
+                .iter()
+                .filter(|(_, (at, _))| *at <= now)
+                .map(|(id, _)| Arc::clone(id))
+                .collect();
+            ids.iter()
+                .filter_map(|id| pending.remove(id))
+                .map(|(_, will)| will)
+                .collect()
+        };
+        for will in due {
+            self.publish(will.into_message(now));
+        }
+    }
+
+    /// Whether `session` is still the one registered for its client id (not replaced by
+    /// a clean start).
+    pub fn is_current(&self, session: &Arc<Session>) -> bool {
+        lock(&self.sessions)
+            .get(&session.client_id)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+    }
+
     /// Removes the sessions whose expiry time has passed while they were disconnected,
     /// returning the next expiry time still pending.
     pub fn expire_sessions(&self, now: Instant) -> Option<Instant> {
@@ -186,26 +232,32 @@ impl Broker {
     }
 
     fn route(&self, message: &Arc<Message>) -> usize {
-        // One delivery per session, at the highest QoS of its matching subscriptions.
-        let mut targets: Vec<(Arc<Session>, QoS)> = Vec::new();
+        let mut matches: Vec<Match> = Vec::new();
         read(&self.subscriptions).for_each_match(&message.topic, |entry: &Entry<SessionRef>| {
-            let qos = message.qos.min(entry.options.qos);
-            match targets
-                .iter_mut()
-                .find(|(s, _)| Arc::ptr_eq(s, &entry.subscriber.0))
-            {
-                Some((_, q)) => *q = (*q).max(qos),
-                None => targets.push((Arc::clone(&entry.subscriber.0), qos)),
+            let session = &entry.subscriber.0;
+            let own = message.publisher.as_deref() == Some(&*session.client_id);
+            if entry.options.no_local && own {
+                return;
             }
+            matches.push(Match {
+                session: Arc::clone(session),
+                qos: message.qos.min(entry.options.qos),
+                retain: entry.options.retain_as_published && message.retain,
+                identifier: entry.identifier,
+            });
         });
+        // One delivery per session [MQTT-3.3.4-2]: the highest QoS of its matching
+        // subscriptions, and every one of their identifiers [MQTT-3.3.4-3].
+        matches.sort_unstable_by_key(|m| Arc::as_ptr(&m.session));
         let mut delivered = 0;
-        for (session, qos) in targets {
+        for group in matches.chunk_by(|a, b| Arc::ptr_eq(&a.session, &b.session)) {
             let delivery = Delivery {
                 message: Arc::clone(message),
-                qos,
-                retain: false,
+                qos: group.iter().map(|m| m.qos).max().unwrap_or(QoS::AtMostOnce),
+                retain: group.iter().any(|m| m.retain),
+                subscription_ids: group.iter().filter_map(|m| m.identifier).collect(),
             };
-            if self.deliver(&session, delivery) {
+            if self.deliver(&group[0].session, delivery) {
                 delivered += 1;
             }
         }
@@ -229,25 +281,43 @@ impl Broker {
         session: &Arc<Session>,
         filter: &str,
         options: SubscriptionOptions,
+        identifier: Option<u32>,
     ) -> bool {
         let entry = Entry {
             subscriber: SessionRef(Arc::clone(session)),
             options,
-            identifier: None,
+            identifier,
         };
         let is_new = write(&self.subscriptions).insert(filter, entry);
-        session.state().subscriptions.insert(filter.into(), options);
-        let retained: Vec<Arc<Message>> = read(&self.retained).matching(filter).cloned().collect();
-        for message in retained {
-            let qos = message.qos.min(options.qos);
-            self.deliver(
-                session,
-                Delivery {
-                    message,
-                    qos,
-                    retain: true,
-                },
-            );
+        session
+            .state()
+            .subscriptions
+            .insert(filter.into(), (options, identifier));
+        let send_retained = match options.retain_handling {
+            RetainHandling::OnSubscribe => true,
+            RetainHandling::OnNewSubscription => is_new,
+            RetainHandling::Never => false,
+        };
+        if send_retained {
+            let now = Instant::now();
+            let retained: Vec<Arc<Message>> = read(&self.retained)
+                .matching(filter)
+                .filter(|m| !m.is_expired(now))
+                .cloned()
+                .collect();
+            for message in retained {
+                let qos = message.qos.min(options.qos);
+                let subscription_ids = identifier.into_iter().collect();
+                self.deliver(
+                    session,
+                    Delivery {
+                        message,
+                        qos,
+                        retain: true,
+                        subscription_ids,
+                    },
+                );
+            }
         }
         is_new
     }
@@ -315,11 +385,8 @@ mod tests {
     fn disconnected_session_expires_after_its_interval() {
         let broker = Broker::new(Limits::default());
         let attached = broker.attach("c", false, 10, owner(1));
-        broker.subscribe(
-            &attached.session,
-            "t",
-            SubscriptionOptions::new(QoS::AtMostOnce),
-        );
+        let options = SubscriptionOptions::new(QoS::AtMostOnce);
+        broker.subscribe(&attached.session, "t", options, None);
         broker.detach(&attached.session, 1);
         let start = Instant::now();
         assert!(

@@ -124,11 +124,13 @@ impl Server {
     }
 }
 
-/// Ends sessions whose expiry interval passed while disconnected. New deadlines are
-/// always at least a second away, so waking at least once a second never misses one.
+/// Ends sessions whose expiry interval passed while disconnected, and publishes wills
+/// whose delay passed. New deadlines are whole seconds away, so waking at least once a
+/// second is late by under a second at most.
 async fn expire_sessions(broker: Arc<Broker>) {
     loop {
         let now = Instant::now();
+        broker.publish_due_wills(now.into_std());
         let next = broker.expire_sessions(now.into_std());
         let wake = next.map_or(now + Duration::from_secs(1), |at| {
             Instant::from_std(at).min(now + Duration::from_secs(1))

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use midge_wire::{QoS, SubscriptionOptions};
 use tokio::sync::Notify;
@@ -36,8 +37,23 @@ pub struct Delivery {
     pub message: Arc<Message>,
     /// The lower of the published QoS and the subscription's.
     pub qos: QoS,
-    /// RETAIN as sent: set for retained messages sent at subscribe.
+    /// RETAIN as sent: set for retained messages sent at subscribe, and as published on
+    /// subscriptions with Retain As Published.
     pub retain: bool,
+    /// MQTT 5 Subscription Identifiers of every subscription the message matched.
+    pub subscription_ids: Box<[u32]>,
+}
+
+/// What the connection did with a PUBLISH the session handed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Sent; more may follow.
+    More,
+    /// Sent; the connection's output is full for now.
+    Full,
+    /// Not sent because it exceeds the client's Maximum Packet Size: dropped as if
+    /// delivered [MQTT-3.1.2-25].
+    TooLarge,
 }
 
 #[derive(Debug)]
@@ -67,8 +83,8 @@ pub struct SessionState {
     pub expiry_interval: u32,
     /// When a disconnected session with a finite expiry interval ends.
     pub expires_at: Option<std::time::Instant>,
-    /// Filter → options, mirrored in the broker's subscription tree.
-    pub subscriptions: HashMap<Box<str>, SubscriptionOptions>,
+    /// Filter → options and identifier, mirrored in the broker's subscription tree.
+    pub subscriptions: HashMap<Box<str>, (SubscriptionOptions, Option<u32>)>,
     queue: VecDeque<Delivery>,
     inflight: VecDeque<(u16, Outgoing)>,
     incoming_qos2: Vec<u16>,
@@ -113,27 +129,36 @@ impl SessionState {
         true
     }
 
-    /// Hands queued deliveries to `send` while the in-flight window has room and `send`
-    /// answers `true` (it stops when the connection's output is full).
-    pub fn send_queued(&mut self, limits: &Limits, mut send: impl FnMut(Outbound<'_>) -> bool) {
+    /// Hands queued deliveries to `send` while `window` (the in-flight limit for this
+    /// connection) has room and the connection takes more. Deliveries whose message expired
+    /// while queued are dropped [MQTT-3.3.2-5].
+    pub fn send_queued(
+        &mut self,
+        window: usize,
+        now: Instant,
+        mut send: impl FnMut(Outbound<'_>) -> Sent,
+    ) {
         while let Some(front) = self.queue.front() {
-            if front.qos != QoS::AtMostOnce && self.inflight.len() >= limits.max_inflight_messages {
+            if front.qos != QoS::AtMostOnce && self.inflight.len() >= window {
                 break;
             }
             let Some(delivery) = self.queue.pop_front() else {
                 break;
             };
             self.queued_bytes -= delivery.message.payload.len();
+            if delivery.message.is_expired(now) {
+                continue;
+            }
             let packet_id = (delivery.qos != QoS::AtMostOnce).then(|| self.allocate_packet_id());
-            let more = send(Outbound::Publish {
+            let sent = send(Outbound::Publish {
                 delivery: &delivery,
                 packet_id,
                 dup: false,
             });
-            if let Some(id) = packet_id {
+            if let (Some(id), Sent::More | Sent::Full) = (packet_id, sent) {
                 self.inflight.push_back((id, Outgoing::Published(delivery)));
             }
-            if !more {
+            if sent == Sent::Full {
                 break;
             }
         }
@@ -202,6 +227,11 @@ impl SessionState {
         }
     }
 
+    /// QoS 2 messages received and not yet released (counted against Receive Maximum).
+    pub fn incoming_qos2(&self) -> usize {
+        self.incoming_qos2.len()
+    }
+
     pub fn queued(&self) -> usize {
         self.queue.len()
     }
@@ -243,6 +273,7 @@ mod tests {
             message,
             qos,
             retain: false,
+            subscription_ids: Box::default(),
         }
     }
 
@@ -258,10 +289,10 @@ mod tests {
 
     fn sent(state: &mut SessionState, limits: &Limits) -> Vec<(Option<u16>, bool)> {
         let mut out = Vec::new();
-        state.send_queued(limits, |o| match o {
+        state.send_queued(limits.max_inflight_messages, Instant::now(), |o| match o {
             Outbound::Publish { packet_id, dup, .. } => {
                 out.push((packet_id, dup));
-                true
+                Sent::More
             }
             Outbound::Pubrel(_) => unreachable!(),
         });

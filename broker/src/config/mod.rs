@@ -31,6 +31,8 @@ pub struct Limits {
     pub message_size_limit: u32,
     /// Whether retained messages are stored (`retain_available`).
     pub retain_available: bool,
+    /// Topic aliases an MQTT 5 client may set towards the broker (`max_topic_alias`).
+    pub max_topic_alias: u16,
     /// How long a socket may stay open without sending CONNECT.
     pub connect_timeout: Duration,
 }
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_packet_size: midge_wire::MAX_PACKET_SIZE as u32,
             message_size_limit: 0,
             retain_available: true,
+            max_topic_alias: 10,
             connect_timeout: Duration::from_secs(10),
         }
     }

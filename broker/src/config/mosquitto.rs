@@ -89,7 +89,6 @@ const UNSUPPORTED: &[&str] = &[
     "log_timestamp_format",
     "max_inflight_bytes",
     "max_qos",
-    "max_topic_alias",
     "max_topic_alias_broker",
     "maximum_qos",
     "memory_limit",
@@ -434,6 +433,11 @@ impl Parser {
             }
             "retain_available" => {
                 self.config.limits.retain_available = self.bool(at, name, rest)?;
+            }
+            "max_topic_alias" => {
+                let v = self.int(at, name, rest)?;
+                self.config.limits.max_topic_alias = u16::try_from(v)
+                    .map_err(|_| out_of_range(at, name, v, "it is 0 (no aliases) to 65535"))?;
             }
             "sys_interval" => {
                 let v = self.int(at, name, rest)?;
@@ -855,6 +859,7 @@ fn example(name: &str) -> &'static str {
         "max_queued_bytes" => "max_queued_bytes 0",
         "queue_qos0_messages" => "queue_qos0_messages false",
         "retain_available" => "retain_available true",
+        "max_topic_alias" => "max_topic_alias 10",
         "sys_interval" => "sys_interval 10",
         "log_type" => "log_type all",
         "log_dest" => "log_dest stderr",

@@ -25,6 +25,7 @@
 //! max_packet_size = 268435460  # largest packet accepted, in bytes (20 to 268435460)
 //! message_size_limit = 0       # largest PUBLISH payload accepted, in bytes, 0 = no limit
 //! retain_available = true      # whether retained messages are kept
+//! max_topic_alias = 10         # topic aliases an MQTT 5 client may set, 0 = none
 //! connect_timeout = 10         # seconds a new connection has to send CONNECT
 //!
 //! # One [[listener]] per address. With none, midge listens on 127.0.0.1:1883 and
@@ -78,6 +79,7 @@ struct LimitsSection {
     max_packet_size: Option<Spanned<i64>>,
     message_size_limit: Option<Spanned<i64>>,
     retain_available: Option<bool>,
+    max_topic_alias: Option<Spanned<i64>>,
     connect_timeout: Option<Spanned<i64>>,
 }
 
@@ -222,6 +224,11 @@ impl Source<'_> {
             if let Some(v) = l.retain_available {
                 limits.retain_available = v;
             }
+            if let Some(v) = &l.max_topic_alias {
+                let what = "it is 0 (no aliases) to 65535";
+                limits.max_topic_alias =
+                    self.within("max_topic_alias", v, 0..=65_535, what)? as u16;
+            }
             if let Some(v) = &l.connect_timeout {
                 let v = self.within("connect_timeout", v, 1..=3600, "it is 1 to 3600 seconds")?;
                 limits.connect_timeout = Duration::from_secs(v as u64);
@@ -340,6 +347,7 @@ fn example(key: &str) -> Option<&'static str> {
         "max_packet_size" => "max_packet_size = 1048576",
         "message_size_limit" => "message_size_limit = 0",
         "retain_available" => "retain_available = true",
+        "max_topic_alias" => "max_topic_alias = 10",
         "connect_timeout" => "connect_timeout = 10",
         "listener" => "[[listener]] (two brackets) with bind = \"0.0.0.0:1883\"",
         "bind" => "bind = \"0.0.0.0:1883\"",

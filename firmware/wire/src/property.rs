@@ -428,6 +428,14 @@ impl<'a> List<'a, Property<'a>> {
         })
     }
 
+    /// Appends the properties' wire form, without the Property Length, to `out`: what
+    /// [`List::with_wire`] takes back, e.g. to keep the subset of a PUBLISH's properties
+    /// that is forwarded as published.
+    #[cfg(feature = "bytes")]
+    pub fn encode_body_to(&self, out: &mut bytes::BytesMut) {
+        self.write_body(out);
+    }
+
     /// Writes the Property Length and the properties.
     pub(crate) fn write<W: Sink>(&self, w: &mut W) {
         let mut counter = Counter::default();
@@ -478,5 +486,17 @@ mod tests {
         assert_eq!(props.user_properties().collect::<Vec<_>>(), [("k", "v")]);
         assert_eq!(props.len(), 3);
         assert_eq!(props.content_type(), None);
+    }
+
+    #[cfg(feature = "bytes")]
+    #[test]
+    fn body_round_trips_through_with_wire() {
+        let items = [
+            Property::ContentType("text/plain"),
+            Property::UserProperty("a", "b"),
+        ];
+        let mut body = bytes::BytesMut::new();
+        Properties::new(&items).encode_body_to(&mut body);
+        assert_eq!(Properties::with_wire(&body, &[]), Properties::new(&items));
     }
 }

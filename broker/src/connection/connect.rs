@@ -1,0 +1,163 @@
+//! CONNECT: checks, session attach or takeover, CONNACK with what the broker offers.
+
+use std::sync::Arc;
+
+use midge_wire::{
+    Connack, Connect, List, MAX_PACKET_SIZE, Packet, Properties, Property, ProtocolVersion,
+    ReasonCode,
+};
+use tracing::info;
+
+use super::deliver::OutAliases;
+use super::{Closing, Connected, Connection};
+use crate::session::Owner;
+use crate::will::Will;
+
+impl Connection {
+    pub(super) fn on_connect(&mut self, connect: &Connect<'_>) -> Result<(), Closing> {
+        let version = connect.version;
+        if let Some(reason) = self.refusal(connect) {
+            let connack = Connack {
+                session_present: false,
+                reason,
+                properties: Properties::EMPTY,
+            };
+            self.send_in(version, Packet::Connack(connack));
+            info!(
+                "Refused client {} from {} ({reason:?}).",
+                connect.client_id, self.peer
+            );
+            return Err(Closing::Refused(reason));
+        }
+        let limits = &self.broker.limits;
+        let props = &connect.properties;
+        let assigned = connect.client_id.is_empty().then(generate_client_id);
+        let client_id = assigned.as_deref().unwrap_or(connect.client_id);
+        let expiry = match (version.is_v5(), connect.clean_start) {
+            (true, _) => props.session_expiry_interval().unwrap_or(0),
+            (false, true) => 0,
+            (false, false) => u32::MAX,
+        };
+        // MQTT 5 clients are told the keep-alive to use instead (Server Keep Alive).
+        let max = limits.max_keepalive;
+        let keep_alive = if version.is_v5() && (connect.keep_alive == 0 || connect.keep_alive > max)
+        {
+            max
+        } else {
+            connect.keep_alive
+        };
+        let owner = Owner {
+            connection_id: self.id,
+            close: Arc::clone(&self.close),
+        };
+        let attached = self
+            .broker
+            .attach(client_id, connect.clean_start, expiry, owner);
+        if let Some(previous) = attached.previous_owner {
+            previous.close.notify_one();
+        }
+        let session = attached.session;
+        let will = connect
+            .will
+            .map(|w| Will::from_connect(&w, version, &session.client_id));
+
+        let receive_maximum = u16::try_from(limits.max_inflight_messages).unwrap_or(u16::MAX);
+        let response_information = format!("response/{client_id}");
+        let mut properties = Vec::new();
+        if version.is_v5() {
+            if let Some(id) = &assigned {
+                properties.push(Property::AssignedClientIdentifier(id));
+            }
+            if keep_alive != connect.keep_alive {
+                properties.push(Property::ServerKeepAlive(keep_alive));
+            }
+            if receive_maximum < u16::MAX {
+                properties.push(Property::ReceiveMaximum(receive_maximum));
+            }
+            if limits.max_topic_alias > 0 {
+                properties.push(Property::TopicAliasMaximum(limits.max_topic_alias));
+            }
+            if !limits.retain_available {
+                properties.push(Property::RetainAvailable(false));
+            }
+            if limits.max_packet_size < MAX_PACKET_SIZE as u32 {
+                properties.push(Property::MaximumPacketSize(limits.max_packet_size));
+            }
+            // Absent means available (3.2.2.3.15); not implemented yet, so say so.
+            properties.push(Property::SharedSubscriptionAvailable(false));
+            if props.request_response_information() == Some(true) {
+                // A topic prefix the client may use for responses to its requests.
+                properties.push(Property::ResponseInformation(&response_information));
+            }
+        }
+        let connack = Connack {
+            session_present: attached.session_present,
+            reason: ReasonCode::Success,
+            properties: List::new(&properties),
+        };
+        self.send_in(version, Packet::Connack(connack));
+        self.broker.stats.client_connected();
+        info!(
+            "New client connected from {} as {client_id} (p{}, c{}, k{}{}).",
+            self.peer,
+            version.level(),
+            u8::from(connect.clean_start),
+            keep_alive,
+            connect
+                .username
+                .map(|u| format!(", u'{u}'"))
+                .unwrap_or_default(),
+        );
+        let aliases_out = OutAliases::new(props.topic_alias_maximum().unwrap_or(0));
+        self.state = Some(Connected {
+            session,
+            version,
+            keep_alive,
+            will,
+            receive_maximum: props.receive_maximum().unwrap_or(u16::MAX),
+            max_packet_size: props
+                .maximum_packet_size()
+                .unwrap_or(MAX_PACKET_SIZE as u32),
+            problem_information: props.request_problem_information().unwrap_or(true),
+            aliases_in: Vec::new(),
+            aliases_out,
+        });
+        if attached.session_present {
+            self.resend_inflight();
+        }
+        Ok(())
+    }
+
+    /// Why this CONNECT is refused, if it is.
+    fn refusal(&self, connect: &Connect<'_>) -> Option<ReasonCode> {
+        let version = connect.version;
+        if connect.client_id.is_empty()
+            && !version.is_v5()
+            && (!connect.clean_start || version == ProtocolVersion::V3_1)
+        {
+            // [MQTT-3.1.3-8]: an empty id needs clean session (3.1 has no empty ids).
+            return Some(ReasonCode::ClientIdentifierNotValid);
+        }
+        if !version.is_v5() && connect.keep_alive > self.broker.limits.max_keepalive {
+            // 3.x cannot be told another keep-alive; Mosquitto refuses it this way too.
+            return Some(ReasonCode::ClientIdentifierNotValid);
+        }
+        if connect.properties.authentication_method().is_some() {
+            // No enhanced authentication method is offered (yet) [MQTT-4.12.0-1].
+            return Some(ReasonCode::BadAuthenticationMethod);
+        }
+        if connect.username.is_none() && !self.allow_anonymous {
+            return Some(ReasonCode::NotAuthorized);
+        }
+        None
+    }
+}
+
+/// A client id for a client that sent none, unique for the broker's lifetime.
+fn generate_client_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    // RandomState is seeded randomly per instance: a cheap source of unpredictable bits.
+    let a = RandomState::new().hash_one(0u8);
+    let b = RandomState::new().hash_one(1u8);
+    format!("auto-{a:016x}{b:016x}")
+}

@@ -1,0 +1,223 @@
+//! The connection state machine driven directly, without sockets.
+
+use super::*;
+use crate::config::Limits;
+use midge_wire::{
+    Connect, DecodeOptions, Decoded, Publish, QoS, QosPid, Subscribe, SubscriptionOptions, Will,
+    decode,
+};
+
+fn broker() -> Arc<Broker> {
+    Arc::new(Broker::new(Limits::default()))
+}
+
+fn connect_packet<'a>(client_id: &'a str, clean: bool, will: Option<Will<'a>>) -> Packet<'a> {
+    Packet::Connect(Connect {
+        version: ProtocolVersion::V3_1_1,
+        clean_start: clean,
+        keep_alive: 60,
+        properties: Properties::EMPTY,
+        client_id,
+        will,
+        username: None,
+        password: None,
+    })
+}
+
+/// Everything the connection wants to send, one line per packet.
+fn sent(c: &mut Connection) -> Vec<String> {
+    let out = std::mem::take(&mut c.out);
+    // Every client in these tests speaks 3.1.1 (also before its CONNECT is handled).
+    let opts = DecodeOptions {
+        version: ProtocolVersion::V3_1_1,
+        ..DecodeOptions::default()
+    };
+    let mut rest = &out[..];
+    let mut lines = Vec::new();
+    while !rest.is_empty() {
+        let Ok(Decoded::Complete { packet, len }) = decode(rest, &opts) else {
+            panic!("undecodable output {rest:?}")
+        };
+        lines.push(match packet {
+            Packet::Publish(p) => format!(
+                "PUBLISH {} {:?} q{} r{} d{}",
+                p.topic,
+                std::str::from_utf8(p.payload).unwrap(),
+                p.qos_pid.qos() as u8,
+                u8::from(p.retain),
+                u8::from(p.dup)
+            ),
+            Packet::Connack(c) => {
+                format!("CONNACK {:?} sp{}", c.reason, u8::from(c.session_present))
+            }
+            other => format!("{:?}", other.packet_type()),
+        });
+        rest = &rest[len..];
+    }
+    lines
+}
+
+fn client(broker: &Arc<Broker>, id: &str, clean: bool) -> Connection {
+    let mut c = Connection::new(Arc::clone(broker), "127.0.0.1:1".parse().unwrap(), true);
+    c.on_packet(connect_packet(id, clean, None)).unwrap();
+    c
+}
+
+fn publish<'a>(topic: &'a str, payload: &'a [u8], qos_pid: QosPid, retain: bool) -> Packet<'a> {
+    Packet::Publish(Publish {
+        dup: false,
+        qos_pid,
+        retain,
+        topic,
+        properties: Properties::EMPTY,
+        payload,
+    })
+}
+
+fn subscribe(c: &mut Connection, filter: &str, qos: QoS) {
+    let subs = [midge_wire::Subscription {
+        filter,
+        options: SubscriptionOptions::new(qos),
+    }];
+    let packet = Subscribe {
+        packet_id: 1,
+        properties: Properties::EMPTY,
+        subscriptions: List::new(&subs),
+    };
+    c.on_packet(Packet::Subscribe(packet)).unwrap();
+}
+
+#[test]
+fn publish_reaches_a_matching_subscriber_at_the_granted_qos() {
+    let broker = broker();
+    let mut sub = client(&broker, "sub", true);
+    let mut publisher = client(&broker, "pub", true);
+    assert_eq!(sent(&mut sub), ["CONNACK Success sp0"]);
+    subscribe(&mut sub, "a/+", QoS::AtLeastOnce);
+    assert_eq!(sent(&mut sub), ["Suback"]);
+    publisher
+        .on_packet(publish("a/b", b"x", QosPid::ExactlyOnce(9), false))
+        .unwrap();
+    assert_eq!(sent(&mut publisher), ["CONNACK Success sp0", "Pubrec"]);
+    sub.send_queued();
+    assert_eq!(sent(&mut sub), ["PUBLISH a/b \"x\" q1 r0 d0"]);
+}
+
+#[test]
+fn retained_messages_arrive_after_the_suback_with_retain_set() {
+    let broker = broker();
+    let mut publisher = client(&broker, "pub", true);
+    publisher
+        .on_packet(publish("r/1", b"kept", QosPid::AtMostOnce, true))
+        .unwrap();
+    let mut sub = client(&broker, "sub", true);
+    sent(&mut sub);
+    subscribe(&mut sub, "r/#", QoS::AtMostOnce);
+    sub.send_queued();
+    assert_eq!(sent(&mut sub), ["Suback", "PUBLISH r/1 \"kept\" q0 r1 d0"]);
+}
+
+#[test]
+fn persistent_session_resumes_with_queued_messages() {
+    let broker = broker();
+    let mut sub = client(&broker, "sub", false);
+    subscribe(&mut sub, "q", QoS::AtLeastOnce);
+    sub.on_close(&Closing::Disconnected { keep_will: false });
+    let mut publisher = client(&broker, "pub", true);
+    publisher
+        .on_packet(publish("q", b"1", QosPid::AtLeastOnce(1), false))
+        .unwrap();
+    publisher
+        .on_packet(publish("q", b"0", QosPid::AtMostOnce, false))
+        .unwrap();
+    let mut again = client(&broker, "sub", false);
+    again.send_queued();
+    assert_eq!(
+        sent(&mut again),
+        ["CONNACK Success sp1", "PUBLISH q \"1\" q1 r0 d0"]
+    );
+}
+
+#[test]
+fn unacknowledged_publish_is_resent_with_dup_after_reconnect() {
+    let broker = broker();
+    let mut sub = client(&broker, "sub", false);
+    subscribe(&mut sub, "q", QoS::AtLeastOnce);
+    let mut publisher = client(&broker, "pub", true);
+    publisher
+        .on_packet(publish("q", b"1", QosPid::AtLeastOnce(1), false))
+        .unwrap();
+    sub.send_queued();
+    sent(&mut sub);
+    sub.on_close(&Closing::ConnectionLost);
+    let mut again = client(&broker, "sub", false);
+    assert_eq!(
+        sent(&mut again),
+        ["CONNACK Success sp1", "PUBLISH q \"1\" q1 r0 d1"]
+    );
+}
+
+#[tokio::test]
+async fn same_client_id_takes_the_session_over() {
+    let broker = broker();
+    let first = client(&broker, "dup", false);
+    let _second = client(&broker, "dup", false);
+    let notified = tokio::time::timeout(Duration::from_millis(100), first.close.notified());
+    assert!(
+        notified.await.is_ok(),
+        "the first connection is told to close"
+    );
+}
+
+#[test]
+fn will_is_published_on_connection_loss_but_not_on_disconnect() {
+    for (closing, expected) in [
+        (Closing::ConnectionLost, 1),
+        (Closing::KeepAliveTimeout, 1),
+        (Closing::Disconnected { keep_will: false }, 0),
+    ] {
+        let broker = broker();
+        let mut watcher = client(&broker, "watcher", true);
+        subscribe(&mut watcher, "wills/#", QoS::AtMostOnce);
+        sent(&mut watcher);
+        let will = Will {
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::EMPTY,
+            topic: "wills/dev",
+            payload: b"gone",
+        };
+        let mut dev = Connection::new(Arc::clone(&broker), "127.0.0.1:2".parse().unwrap(), true);
+        dev.on_packet(connect_packet("dev", true, Some(will)))
+            .unwrap();
+        dev.on_close(&closing);
+        watcher.send_queued();
+        assert_eq!(sent(&mut watcher).len(), expected, "{closing:?}");
+    }
+}
+
+#[test]
+fn protocol_errors_close_the_connection() {
+    let broker = broker();
+    let mut c = Connection::new(Arc::clone(&broker), "127.0.0.1:3".parse().unwrap(), true);
+    assert!(matches!(
+        c.on_packet(Packet::Pingreq),
+        Err(Closing::ProtocolError { .. })
+    ));
+    let mut c = client(&broker, "x", true);
+    assert!(matches!(
+        c.on_packet(connect_packet("x", true, None)),
+        Err(Closing::ProtocolError { .. })
+    ));
+}
+
+#[test]
+fn anonymous_refused_where_not_allowed() {
+    let broker = broker();
+    let mut c = Connection::new(Arc::clone(&broker), "10.0.0.1:3".parse().unwrap(), false);
+    assert!(matches!(
+        c.on_packet(connect_packet("x", true, None)),
+        Err(Closing::Refused(_))
+    ));
+    assert_eq!(sent(&mut c), ["CONNACK NotAuthorized sp0"]);
+}
