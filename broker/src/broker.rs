@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use midge_wire::topic::SharedFilter;
 use midge_wire::{QoS, RetainHandling, SubscriptionOptions};
 use tracing::info;
 
@@ -18,6 +19,7 @@ use crate::config::Limits;
 use crate::message::Message;
 use crate::retain::RetainedStore;
 use crate::session::{Delivery, Owner, Session};
+use crate::shared::{Pick, SharedGroup, SharedSubscriptions};
 use crate::stats::Stats;
 use crate::subscriptions::{Entry, SubscriptionTree};
 use crate::will::Will;
@@ -49,6 +51,7 @@ pub struct Broker {
     pub stats: Stats,
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     subscriptions: RwLock<SubscriptionTree<SessionRef>>,
+    shared: RwLock<SharedSubscriptions>,
     retained: RwLock<RetainedStore>,
     /// Disconnected sessions with a finite expiry, soonest first (checked lazily: an
     /// entry whose session reconnected is skipped when it comes up).
@@ -75,6 +78,7 @@ impl Broker {
             stats: Stats::default(),
             sessions: Mutex::default(),
             subscriptions: RwLock::default(),
+            shared: RwLock::default(),
             retained: RwLock::default(),
             expiring: Mutex::default(),
             pending_wills: Mutex::default(),
@@ -132,31 +136,59 @@ impl Broker {
     /// over already. A session that does not outlive its connection is removed.
     pub fn detach(&self, session: &Arc<Session>, connection_id: u64) {
         let mut sessions = lock(&self.sessions);
-        let mut state = session.state();
-        if state
-            .owner
-            .as_ref()
-            .is_none_or(|o| o.connection_id != connection_id)
-        {
-            return;
-        }
-        state.owner = None;
-        match state.expiry_interval {
-            0 => {
-                drop(state);
-                if sessions
-                    .get(&session.client_id)
-                    .is_some_and(|s| Arc::ptr_eq(s, session))
-                {
-                    sessions.remove(&session.client_id);
-                }
-                self.drop_subscriptions(session);
+        let (shared, ends) = {
+            let mut state = session.state();
+            if state
+                .owner
+                .as_ref()
+                .is_none_or(|o| o.connection_id != connection_id)
+            {
+                return;
             }
-            u32::MAX => {} // never expires
-            seconds => {
-                let at = Instant::now() + Duration::from_secs(u64::from(seconds));
-                state.expires_at = Some(at);
-                lock(&self.expiring).push(Reverse((at, Arc::clone(&session.client_id))));
+            state.owner = None;
+            let ends = match state.expiry_interval {
+                0 => true,
+                u32::MAX => false, // never expires
+                seconds => {
+                    let at = Instant::now() + Duration::from_secs(u64::from(seconds));
+                    state.expires_at = Some(at);
+                    lock(&self.expiring).push(Reverse((at, Arc::clone(&session.client_id))));
+                    false
+                }
+            };
+            (state.take_shared(), ends)
+        };
+        if ends {
+            if sessions
+                .get(&session.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
+                sessions.remove(&session.client_id);
+            }
+            self.drop_subscriptions(session);
+        }
+        drop(sessions);
+        // No lock is held here: picking a member locks other sessions' states.
+        self.redeliver_shared(session, shared);
+    }
+
+    /// Gives deliveries a leaving member had not acknowledged to other members of their
+    /// groups; those with no other member wait in the session for its return.
+    fn redeliver_shared(&self, from: &Arc<Session>, deliveries: Vec<Delivery>) {
+        for delivery in deliveries {
+            let pick = delivery.shared.as_ref().and_then(|g| g.pick(Some(from)));
+            match pick {
+                Some(pick) => {
+                    let redelivery = Delivery {
+                        qos: delivery.message.qos.min(pick.options.qos),
+                        subscription_ids: pick.identifier.into_iter().collect(),
+                        ..delivery
+                    };
+                    self.deliver(&pick.session, redelivery);
+                }
+                None => {
+                    from.state().enqueue(delivery, &self.limits);
+                }
             }
         }
     }
@@ -246,6 +278,12 @@ impl Broker {
                 identifier: entry.identifier,
             });
         });
+        let mut picks: Vec<(Pick, Arc<SharedGroup>)> = Vec::new();
+        read(&self.shared).for_each_match(&message.topic, |group| {
+            if let Some(pick) = group.pick(None) {
+                picks.push((pick, Arc::clone(group)));
+            }
+        });
         // One delivery per session [MQTT-3.3.4-2]: the highest QoS of its matching
         // subscriptions, and every one of their identifiers [MQTT-3.3.4-3].
         matches.sort_unstable_by_key(|m| Arc::as_ptr(&m.session));
@@ -256,8 +294,23 @@ impl Broker {
                 qos: group.iter().map(|m| m.qos).max().unwrap_or(QoS::AtMostOnce),
                 retain: group.iter().any(|m| m.retain),
                 subscription_ids: group.iter().filter_map(|m| m.identifier).collect(),
+                shared: None,
             };
             if self.deliver(&group[0].session, delivery) {
+                delivered += 1;
+            }
+        }
+        // Shared subscriptions are independent of the member's other subscriptions: each
+        // group that matched sends its own copy to the member it picked.
+        for (pick, group) in picks {
+            let delivery = Delivery {
+                message: Arc::clone(message),
+                qos: message.qos.min(pick.options.qos),
+                retain: pick.options.retain_as_published && message.retain,
+                subscription_ids: pick.identifier.into_iter().collect(),
+                shared: Some(group),
+            };
+            if self.deliver(&pick.session, delivery) {
                 delivered += 1;
             }
         }
@@ -274,8 +327,8 @@ impl Broker {
         accepted
     }
 
-    /// Adds (or replaces) a subscription and queues the retained messages it matches.
-    /// Returns `true` when the subscription is new.
+    /// Adds (or replaces) a subscription and queues the retained messages it matches
+    /// (none for a shared subscription). Returns `true` when the subscription is new.
     pub fn subscribe(
         &self,
         session: &Arc<Session>,
@@ -283,16 +336,26 @@ impl Broker {
         options: SubscriptionOptions,
         identifier: Option<u32>,
     ) -> bool {
+        session
+            .state()
+            .subscriptions
+            .insert(filter.into(), (options, identifier));
+        if let Ok(Some(shared)) = SharedFilter::parse(filter) {
+            // Retained messages are not sent for shared subscriptions (4.8.2).
+            return write(&self.shared).subscribe(
+                shared.group,
+                shared.filter,
+                session,
+                options,
+                identifier,
+            );
+        }
         let entry = Entry {
             subscriber: SessionRef(Arc::clone(session)),
             options,
             identifier,
         };
         let is_new = write(&self.subscriptions).insert(filter, entry);
-        session
-            .state()
-            .subscriptions
-            .insert(filter.into(), (options, identifier));
         let send_retained = match options.retain_handling {
             RetainHandling::OnSubscribe => true,
             RetainHandling::OnNewSubscription => is_new,
@@ -306,17 +369,14 @@ impl Broker {
                 .cloned()
                 .collect();
             for message in retained {
-                let qos = message.qos.min(options.qos);
-                let subscription_ids = identifier.into_iter().collect();
-                self.deliver(
-                    session,
-                    Delivery {
-                        message,
-                        qos,
-                        retain: true,
-                        subscription_ids,
-                    },
-                );
+                let delivery = Delivery {
+                    qos: message.qos.min(options.qos),
+                    message,
+                    retain: true,
+                    subscription_ids: identifier.into_iter().collect(),
+                    shared: None,
+                };
+                self.deliver(session, delivery);
             }
         }
         is_new
@@ -325,7 +385,7 @@ impl Broker {
     /// Removes a subscription; `true` if it existed.
     pub fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
         session.state().subscriptions.remove(filter);
-        write(&self.subscriptions).remove(filter, &SessionRef(Arc::clone(session)))
+        self.remove_from_index(session, filter)
     }
 
     fn drop_subscriptions(&self, session: &Arc<Session>) {
@@ -335,15 +395,22 @@ impl Broker {
             .drain()
             .map(|(f, _)| f)
             .collect();
-        let mut tree = write(&self.subscriptions);
-        let me = SessionRef(Arc::clone(session));
         for filter in filters {
-            tree.remove(&filter, &me);
+            self.remove_from_index(session, &filter);
+        }
+    }
+
+    fn remove_from_index(&self, session: &Arc<Session>, filter: &str) -> bool {
+        match SharedFilter::parse(filter) {
+            Ok(Some(shared)) => {
+                write(&self.shared).unsubscribe(shared.group, shared.filter, session)
+            }
+            _ => write(&self.subscriptions).remove(filter, &SessionRef(Arc::clone(session))),
         }
     }
 
     pub fn subscription_count(&self) -> usize {
-        read(&self.subscriptions).len()
+        read(&self.subscriptions).len() + read(&self.shared).len()
     }
 
     pub fn retained_count(&self) -> usize {
@@ -372,6 +439,7 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use tokio::sync::Notify;
 
     fn owner(connection_id: u64) -> Owner {
@@ -441,5 +509,41 @@ mod tests {
         assert!(second.previous_owner.is_some_and(|o| o.connection_id == 1));
         broker.detach(&first.session, 1);
         assert_eq!(broker.session_count(), 1, "the new session stays");
+    }
+
+    #[test]
+    fn shared_delivery_moves_to_another_member_when_its_member_leaves() {
+        let broker = Broker::new(Limits::default());
+        let a = broker.attach("a", true, 0, owner(1)).session;
+        let b = broker.attach("b", true, 0, owner(2)).session;
+        let options = SubscriptionOptions::new(QoS::AtLeastOnce);
+        for s in [&a, &b] {
+            broker.subscribe(s, "$share/g/t", options, None);
+        }
+        let publish = || {
+            broker.publish(Message::new(
+                "t",
+                Bytes::from_static(b"m"),
+                QoS::AtLeastOnce,
+                false,
+            ))
+        };
+        assert_eq!(publish() + publish(), 2);
+        assert_eq!(
+            (a.state().queued(), b.state().queued()),
+            (1, 1),
+            "round robin"
+        );
+        broker.detach(&a, 1);
+        assert_eq!(
+            b.state().queued(),
+            2,
+            "a's unacknowledged message went to b"
+        );
+        assert_eq!(
+            broker.subscription_count(),
+            1,
+            "a's session ended and left the group"
+        );
     }
 }

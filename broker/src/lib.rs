@@ -11,6 +11,7 @@ pub mod properties;
 pub mod retain;
 pub mod server;
 pub mod session;
+pub mod shared;
 pub mod stats;
 pub mod subscriptions;
 pub mod sys;

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::config::Limits;
 use crate::message::Message;
+use crate::shared::SharedGroup;
 
 #[derive(Debug)]
 pub struct Session {
@@ -42,6 +43,9 @@ pub struct Delivery {
     pub retain: bool,
     /// MQTT 5 Subscription Identifiers of every subscription the message matched.
     pub subscription_ids: Box<[u32]>,
+    /// The shared subscription that chose this session, if one did: the delivery moves
+    /// to another member if this one leaves before acknowledging it.
+    pub shared: Option<Arc<SharedGroup>>,
 }
 
 /// What the connection did with a PUBLISH the session handed it.
@@ -227,6 +231,32 @@ impl SessionState {
         }
     }
 
+    /// Takes out the deliveries that came through shared subscriptions and are not
+    /// acknowledged yet (queued, or sent without PUBACK/PUBREC), so that another member of
+    /// their group can have them.
+    pub fn take_shared(&mut self) -> Vec<Delivery> {
+        let mut taken = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.queue.len());
+        for delivery in self.queue.drain(..) {
+            if delivery.shared.is_some() {
+                self.queued_bytes -= delivery.message.payload.len();
+                taken.push(delivery);
+            } else {
+                keep.push_back(delivery);
+            }
+        }
+        self.queue = keep;
+        let mut kept = VecDeque::with_capacity(self.inflight.len());
+        for (id, outgoing) in self.inflight.drain(..) {
+            match outgoing {
+                Outgoing::Published(d) if d.shared.is_some() => taken.push(d),
+                other => kept.push_back((id, other)),
+            }
+        }
+        self.inflight = kept;
+        taken
+    }
+
     /// QoS 2 messages received and not yet released (counted against Receive Maximum).
     pub fn incoming_qos2(&self) -> usize {
         self.incoming_qos2.len()
@@ -274,6 +304,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: Box::default(),
+            shared: None,
         }
     }
 

@@ -83,8 +83,6 @@ impl Connection {
             if limits.max_packet_size < MAX_PACKET_SIZE as u32 {
                 properties.push(Property::MaximumPacketSize(limits.max_packet_size));
             }
-            // Absent means available (3.2.2.3.15); not implemented yet, so say so.
-            properties.push(Property::SharedSubscriptionAvailable(false));
             if props.request_response_information() == Some(true) {
                 // A topic prefix the client may use for responses to its requests.
                 properties.push(Property::ResponseInformation(&response_information));

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use midge_wire::topic::SharedFilter;
 use midge_wire::{
     List, Packet, Properties, QoS, ReasonCode, Suback, Subscribe, Unsuback, Unsubscribe,
 };
@@ -16,16 +15,12 @@ impl Connection {
         let identifier = subscribe.properties.subscription_identifiers().next();
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
         for s in &subscribe.subscriptions {
-            let code = if matches!(SharedFilter::parse(s.filter), Ok(Some(_))) {
-                ReasonCode::SharedSubscriptionsNotSupported
-            } else {
-                self.broker
-                    .subscribe(session, s.filter, s.options, identifier);
-                match s.options.qos {
-                    QoS::AtMostOnce => ReasonCode::Success,
-                    QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-                    QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
-                }
+            self.broker
+                .subscribe(session, s.filter, s.options, identifier);
+            let code = match s.options.qos {
+                QoS::AtMostOnce => ReasonCode::Success,
+                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
             };
             debug!(
                 "{} subscribed to {} ({code:?})",
