@@ -15,6 +15,7 @@ use midge_wire::topic::SharedFilter;
 use midge_wire::{QoS, RetainHandling, SubscriptionOptions};
 use tracing::info;
 
+use crate::auth::AuthMethod;
 use crate::config::Limits;
 use crate::message::Message;
 use crate::retain::RetainedStore;
@@ -59,6 +60,8 @@ pub struct Broker {
     /// Wills waiting out their Will Delay Interval, by client id.
     pending_wills: Mutex<HashMap<Arc<str>, (Instant, Will)>>,
     next_connection_id: AtomicU64,
+    /// MQTT 5 enhanced authentication methods offered (none by default).
+    auth_methods: Vec<Arc<dyn AuthMethod>>,
 }
 
 /// What [`Broker::attach`] found.
@@ -83,7 +86,18 @@ impl Broker {
             expiring: Mutex::default(),
             pending_wills: Mutex::default(),
             next_connection_id: AtomicU64::new(1),
+            auth_methods: Vec::new(),
         }
+    }
+
+    /// Offers these enhanced authentication methods to MQTT 5 clients.
+    pub fn with_auth_methods(mut self, methods: Vec<Arc<dyn AuthMethod>>) -> Self {
+        self.auth_methods = methods;
+        self
+    }
+
+    pub fn auth_method(&self, name: &str) -> Option<&Arc<dyn AuthMethod>> {
+        self.auth_methods.iter().find(|m| m.name() == name)
     }
 
     pub fn next_connection_id(&self) -> u64 {

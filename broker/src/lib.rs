@@ -3,6 +3,7 @@
 //! The protocol logic ([`connection`], [`session`], [`broker`]) does no I/O; [`server`] is
 //! the tokio shell around it.
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;

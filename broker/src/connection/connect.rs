@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use midge_wire::{
     Connack, Connect, List, MAX_PACKET_SIZE, Packet, Properties, Property, ProtocolVersion,
     ReasonCode,
@@ -9,26 +10,60 @@ use midge_wire::{
 use tracing::info;
 
 use super::deliver::OutAliases;
-use super::{Closing, Connected, Connection};
+use super::{Closing, Connected, Connection, PendingAuth};
 use crate::session::Owner;
 use crate::will::Will;
 
 impl Connection {
     pub(super) fn on_connect(&mut self, connect: &Connect<'_>) -> Result<(), Closing> {
-        let version = connect.version;
         if let Some(reason) = self.refusal(connect) {
-            let connack = Connack {
-                session_present: false,
-                reason,
-                properties: Properties::EMPTY,
-            };
-            self.send_in(version, Packet::Connack(connack));
-            info!(
-                "Refused client {} from {} ({reason:?}).",
-                connect.client_id, self.peer
-            );
-            return Err(Closing::Refused(reason));
+            return Err(self.refuse(connect, reason));
         }
+        let Some(name) = connect.properties.authentication_method() else {
+            return self.accept(connect, &[]);
+        };
+        let Some(method) = self.broker.auth_method(name) else {
+            return Err(self.refuse(connect, ReasonCode::BadAuthenticationMethod));
+        };
+        let mut exchange = method.start(connect.client_id, connect.username);
+        let step = exchange.step(connect.properties.authentication_data());
+        // Kept whole until the exchange ends: CONNECT is handled then, as if just received.
+        let mut stored = BytesMut::new();
+        Packet::Connect(*connect)
+            .encode_to(connect.version, &mut stored)
+            .map_err(|e| {
+                Closing::protocol(ReasonCode::ImplementationSpecificError, e.to_string())
+            })?;
+        let pending = PendingAuth {
+            method: name.into(),
+            exchange,
+            connect: Some(stored.freeze()),
+        };
+        self.auth_step(step, pending)
+    }
+
+    pub(super) fn refuse(&mut self, connect: &Connect<'_>, reason: ReasonCode) -> Closing {
+        let connack = Connack {
+            session_present: false,
+            reason,
+            properties: Properties::EMPTY,
+        };
+        self.send_in(connect.version, Packet::Connack(connack));
+        info!(
+            "Refused client {} from {} ({reason:?}).",
+            connect.client_id, self.peer
+        );
+        Closing::Refused(reason)
+    }
+
+    /// Accepts the CONNECT: attaches the session and sends CONNACK (with `auth`, the
+    /// outcome of enhanced authentication, if any).
+    pub(super) fn accept(
+        &mut self,
+        connect: &Connect<'_>,
+        auth: &[Property<'_>],
+    ) -> Result<(), Closing> {
+        let version = connect.version;
         let limits = &self.broker.limits;
         let props = &connect.properties;
         let assigned = connect.client_id.is_empty().then(generate_client_id);
@@ -63,7 +98,7 @@ impl Connection {
 
         let receive_maximum = u16::try_from(limits.max_inflight_messages).unwrap_or(u16::MAX);
         let response_information = format!("response/{client_id}");
-        let mut properties = Vec::new();
+        let mut properties = auth.to_vec();
         if version.is_v5() {
             if let Some(id) = &assigned {
                 properties.push(Property::AssignedClientIdentifier(id));
@@ -119,6 +154,7 @@ impl Connection {
             problem_information: props.request_problem_information().unwrap_or(true),
             aliases_in: Vec::new(),
             aliases_out,
+            auth_method: props.authentication_method().map(Box::from),
         });
         if attached.session_present {
             self.resend_inflight();
@@ -139,10 +175,6 @@ impl Connection {
         if !version.is_v5() && connect.keep_alive > self.broker.limits.max_keepalive {
             // 3.x cannot be told another keep-alive; Mosquitto refuses it this way too.
             return Some(ReasonCode::ClientIdentifierNotValid);
-        }
-        if connect.properties.authentication_method().is_some() {
-            // No enhanced authentication method is offered (yet) [MQTT-4.12.0-1].
-            return Some(ReasonCode::BadAuthenticationMethod);
         }
         if connect.username.is_none() && !self.allow_anonymous {
             return Some(ReasonCode::NotAuthorized);

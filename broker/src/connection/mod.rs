@@ -6,6 +6,7 @@
 //! `handle_*.c`: `connect.rs`, `publish.rs`, `subscribe.rs`; `deliver.rs` sends messages
 //! to the client.
 
+mod authenticate;
 mod connect;
 mod deliver;
 mod publish;
@@ -31,6 +32,7 @@ use crate::session::Session;
 use crate::stats::Stats;
 use crate::will::Will;
 
+use authenticate::PendingAuth;
 pub use deliver::OUT_HIGH_WATER;
 
 /// Why a connection ends.
@@ -124,6 +126,8 @@ struct Connected {
     aliases_in: Vec<Option<Box<str>>>,
     /// Topic aliases the broker set for PUBLISHes to the client.
     aliases_out: deliver::OutAliases,
+    /// The enhanced authentication method the client connected with.
+    auth_method: Option<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -137,6 +141,8 @@ pub struct Connection {
     /// Notified when another connection takes this one's session.
     pub close: Arc<Notify>,
     state: Option<Connected>,
+    /// An enhanced authentication exchange waiting for the client's AUTH.
+    pending_auth: Option<PendingAuth>,
 }
 
 impl Connection {
@@ -150,6 +156,7 @@ impl Connection {
             out: BytesMut::new(),
             close: Arc::new(Notify::new()),
             state: None,
+            pending_auth: None,
         }
     }
 
@@ -191,7 +198,12 @@ impl Connection {
     pub fn on_packet(&mut self, packet: Packet<'_>) -> Result<(), Closing> {
         let Some(connected) = &self.state else {
             return match packet {
+                Packet::Connect(_) if self.pending_auth.is_some() => Err(Closing::protocol(
+                    ReasonCode::ProtocolError,
+                    "second CONNECT",
+                )),
                 Packet::Connect(connect) => self.on_connect(&connect),
+                Packet::Auth(auth) if self.pending_auth.is_some() => self.on_auth(&auth),
                 other => Err(Closing::protocol(
                     ReasonCode::ProtocolError,
                     format!("first packet {:?} is not CONNECT", other.packet_type()),
@@ -257,12 +269,7 @@ impl Connection {
                     keep_will: d.reason == ReasonCode::DisconnectWithWillMessage,
                 })
             }
-            // Only a connection that authenticated with a method may re-authenticate, and
-            // no method is accepted at CONNECT yet (see connect.rs).
-            Packet::Auth(_) => Err(Closing::protocol(
-                ReasonCode::ProtocolError,
-                "AUTH without an authentication method",
-            )),
+            Packet::Auth(auth) => self.on_auth(&auth),
             other => Err(Closing::protocol(
                 ReasonCode::ProtocolError,
                 format!("{:?} is not sent by clients", other.packet_type()),

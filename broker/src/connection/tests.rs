@@ -1,6 +1,7 @@
 //! The connection state machine driven directly, without sockets.
 
 use super::*;
+use crate::auth::{AuthExchange, AuthMethod, AuthStep};
 use crate::config::Limits;
 use midge_wire::{
     Connect, DecodeOptions, Decoded, Publish, QoS, QosPid, Subscribe, SubscriptionOptions, Will,
@@ -25,11 +26,16 @@ fn connect_packet<'a>(client_id: &'a str, clean: bool, will: Option<Will<'a>>) -
 }
 
 /// Everything the connection wants to send, one line per packet.
+/// Everything a 3.1.1 client is sent, one line per packet (also before its CONNECT is
+/// handled, as every client in these tests but the MQTT 5 ones speaks 3.1.1).
 fn sent(c: &mut Connection) -> Vec<String> {
+    sent_in(c, ProtocolVersion::V3_1_1)
+}
+
+fn sent_in(c: &mut Connection, version: ProtocolVersion) -> Vec<String> {
     let out = std::mem::take(&mut c.out);
-    // Every client in these tests speaks 3.1.1 (also before its CONNECT is handled).
     let opts = DecodeOptions {
-        version: ProtocolVersion::V3_1_1,
+        version,
         ..DecodeOptions::default()
     };
     let mut rest = &out[..];
@@ -50,6 +56,14 @@ fn sent(c: &mut Connection) -> Vec<String> {
             Packet::Connack(c) => {
                 format!("CONNACK {:?} sp{}", c.reason, u8::from(c.session_present))
             }
+            Packet::Auth(a) => format!(
+                "AUTH {:?} {:?} {:?}",
+                a.reason,
+                a.properties.authentication_method(),
+                a.properties
+                    .authentication_data()
+                    .map(|d| std::str::from_utf8(d).unwrap())
+            ),
             other => format!("{:?}", other.packet_type()),
         });
         rest = &rest[len..];
@@ -220,4 +234,114 @@ fn anonymous_refused_where_not_allowed() {
         Err(Closing::Refused(_))
     ));
     assert_eq!(sent(&mut c), ["CONNACK NotAuthorized sp0"]);
+}
+
+/// A challenge–response method for the tests: challenges with "n1", accepts "n1-ok".
+#[derive(Debug)]
+struct Nonce;
+
+#[derive(Debug)]
+struct NonceExchange {
+    challenged: bool,
+}
+
+impl AuthMethod for Nonce {
+    fn name(&self) -> &str {
+        "nonce"
+    }
+
+    fn start(&self, _client_id: &str, _username: Option<&str>) -> Box<dyn AuthExchange> {
+        Box::new(NonceExchange { challenged: false })
+    }
+}
+
+impl AuthExchange for NonceExchange {
+    fn step(&mut self, data: Option<&[u8]>) -> AuthStep {
+        if !std::mem::replace(&mut self.challenged, true) {
+            AuthStep::Challenge(b"n1".to_vec())
+        } else if data == Some(b"n1-ok") {
+            AuthStep::Accept(Some(b"welcome".to_vec()))
+        } else {
+            AuthStep::Refuse
+        }
+    }
+}
+
+fn auth_connect(method: &str) -> (Connection, Arc<Broker>) {
+    let broker = Arc::new(Broker::new(Limits::default()).with_auth_methods(vec![Arc::new(Nonce)]));
+    let mut c = Connection::new(Arc::clone(&broker), "127.0.0.1:5".parse().unwrap(), true);
+    let props = [Property::AuthenticationMethod(method)];
+    let connect = Connect {
+        version: ProtocolVersion::V5,
+        clean_start: true,
+        keep_alive: 60,
+        properties: List::new(&props),
+        client_id: "authed",
+        will: None,
+        username: None,
+        password: None,
+    };
+    let _ = c.on_packet(Packet::Connect(connect));
+    (c, broker)
+}
+
+fn auth_packet<'a>(reason: ReasonCode, props: &'a [Property<'a>]) -> Packet<'a> {
+    Packet::Auth(midge_wire::Auth {
+        reason,
+        properties: List::new(props),
+    })
+}
+
+#[test]
+fn enhanced_authentication_challenge_and_answer() {
+    let (mut c, _broker) = auth_connect("nonce");
+    assert_eq!(
+        sent_in(&mut c, ProtocolVersion::V5),
+        ["AUTH ContinueAuthentication Some(\"nonce\") Some(\"n1\")"]
+    );
+    let answer = [
+        Property::AuthenticationMethod("nonce"),
+        Property::AuthenticationData(b"n1-ok"),
+    ];
+    c.on_packet(auth_packet(ReasonCode::ContinueAuthentication, &answer))
+        .unwrap();
+    assert_eq!(
+        sent_in(&mut c, ProtocolVersion::V5),
+        ["CONNACK Success sp0"]
+    );
+    assert!(c.session().is_some(), "connected after the exchange");
+
+    // Re-authentication on the live connection, same method.
+    let again = [Property::AuthenticationMethod("nonce")];
+    c.on_packet(auth_packet(ReasonCode::ReAuthenticate, &again))
+        .unwrap();
+    c.on_packet(auth_packet(ReasonCode::ContinueAuthentication, &answer))
+        .unwrap();
+    let lines = sent_in(&mut c, ProtocolVersion::V5);
+    assert_eq!(lines[1], "AUTH Success Some(\"nonce\") Some(\"welcome\")");
+}
+
+#[test]
+fn enhanced_authentication_wrong_answer_and_unknown_method_are_refused() {
+    let (mut c, _broker) = auth_connect("nonce");
+    sent_in(&mut c, ProtocolVersion::V5);
+    let wrong = [
+        Property::AuthenticationMethod("nonce"),
+        Property::AuthenticationData(b"guess"),
+    ];
+    let refused = c.on_packet(auth_packet(ReasonCode::ContinueAuthentication, &wrong));
+    assert!(matches!(
+        refused,
+        Err(Closing::Refused(ReasonCode::NotAuthorized))
+    ));
+    assert_eq!(
+        sent_in(&mut c, ProtocolVersion::V5),
+        ["CONNACK NotAuthorized sp0"]
+    );
+
+    let (mut c, _broker) = auth_connect("kerberos");
+    assert_eq!(
+        sent_in(&mut c, ProtocolVersion::V5),
+        ["CONNACK BadAuthenticationMethod sp0"]
+    );
 }
