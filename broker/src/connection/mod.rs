@@ -333,8 +333,12 @@ impl Connection {
 
     /// Publishes the will now, or after its delay if the session outlives the connection.
     fn release_will(&self, session: &Arc<Session>, closing: &Closing, will: Will) {
-        let expiry = session.state().expiry_interval;
-        let delay = will.delay.min(expiry);
+        let taken_over = matches!(closing, Closing::TakenOver);
+        let delay = if taken_over && !self.broker.is_current(session) {
+            0 // a clean start replaced the session: it has ended, so the will is due now
+        } else {
+            will.delay.min(session.state().expiry_interval)
+        };
         if delay == 0 {
             debug!(
                 "publishing will of {} on {}",
@@ -342,7 +346,7 @@ impl Connection {
                 will.topic()
             );
             self.broker.publish(will.into_message(Instant::now()));
-        } else if matches!(closing, Closing::TakenOver) && self.broker.is_current(session) {
+        } else if taken_over {
             // The connection that took over resumed the session before the delay ran
             // out: the will is not sent [MQTT-3.1.3-9].
         } else {
