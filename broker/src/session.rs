@@ -231,9 +231,10 @@ impl SessionState {
         }
     }
 
-    /// Takes out the deliveries that came through shared subscriptions and are not
-    /// acknowledged yet (queued, or sent without PUBACK/PUBREC), so that another member of
-    /// their group can have them.
+    /// Takes out the deliveries that came through shared subscriptions and that another
+    /// member of their group may have instead: those not sent yet, and QoS 1 ones sent
+    /// without PUBACK. A QoS 2 delivery once sent stays: it is completed with this member
+    /// when it returns, or never [MQTT-4.8.2-4, MQTT-4.8.2-5].
     pub fn take_shared(&mut self) -> Vec<Delivery> {
         let mut taken = Vec::new();
         let mut keep = VecDeque::with_capacity(self.queue.len());
@@ -249,7 +250,9 @@ impl SessionState {
         let mut kept = VecDeque::with_capacity(self.inflight.len());
         for (id, outgoing) in self.inflight.drain(..) {
             match outgoing {
-                Outgoing::Published(d) if d.shared.is_some() => taken.push(d),
+                Outgoing::Published(d) if d.shared.is_some() && d.qos == QoS::AtLeastOnce => {
+                    taken.push(d)
+                }
                 other => kept.push_back((id, other)),
             }
         }

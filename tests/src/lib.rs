@@ -3,7 +3,15 @@
 //!
 //! The binary is `target/debug/midge` (or `$MIDGE_BIN`); `tests/run` builds it before the
 //! tests run.
+//!
+//! For MQTT 5 there is more: [`RawClient`] speaks 5.0 when its `version` is
+//! [`ProtocolVersion::V5`] (see [`RawClient::connected_v5`]), [`rumqtt5`] wraps rumqttc's
+//! MQTT 5 client, and [`python`] runs the paho-mqtt scenarios of `tests/python/`.
 
+pub mod python;
+pub mod rumqtt5;
+
+use std::fmt;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -13,8 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use midge_wire::{
-    Ack, Connect, DecodeOptions, Decoded, List, Packet, Properties, ProtocolVersion, Publish, QoS,
-    QosPid, Subscribe, Subscription, SubscriptionOptions, Unsubscribe, decode,
+    Ack, Connect, DecodeOptions, Decoded, Disconnect, List, Packet, Properties, Property,
+    ProtocolVersion, Publish, QoS, QosPid, ReasonCode, Subscribe, Subscription,
+    SubscriptionOptions, Unsubscribe, decode,
 };
 
 /// How long a test waits for anything: generous, as CI machines are slow.
@@ -55,6 +64,16 @@ impl Midge {
     /// Starts midge listening on a free loopback port, with debug logging.
     pub fn start() -> Self {
         Self::start_with(&[])
+    }
+
+    /// Starts midge with `config` as its mosquitto.conf (`-c`), e.g. `"max_keepalive 10\n"`.
+    pub fn start_with_config(config: &str) -> Self {
+        let path = unique_temp_path("mosquitto.conf");
+        std::fs::write(&path, config).expect("write the configuration file");
+        let midge = Self::start_with(&["-c", path.to_str().expect("UTF-8 temp path")]);
+        // midge has read the file once it listens.
+        let _ = std::fs::remove_file(&path);
+        midge
     }
 
     /// Starts midge with extra command-line arguments.
@@ -153,6 +172,17 @@ impl Midge {
             .expect("run mosquitto_pub (apt-get install mosquitto-clients)")
     }
 
+    /// Runs `mosquitto_pub` and checks it succeeded.
+    pub fn mosquitto_pub_ok(&self, args: &[&str]) {
+        let out = self.mosquitto_pub(args);
+        assert!(
+            out.status.success(),
+            "mosquitto_pub {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts `mosquitto_sub` against this broker with its output captured.
     pub fn mosquitto_sub(&self, args: &[&str]) -> Child {
         self.client("mosquitto_sub", args)
@@ -202,7 +232,149 @@ pub fn connect_packet(client_id: &str) -> Connect<'_> {
     }
 }
 
-/// A PUBLISH as received, owning its topic and payload.
+/// A running mosquitto_sub whose output is collected as it comes; killed when dropped.
+#[derive(Debug)]
+pub struct MosquittoSub {
+    child: Child,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl MosquittoSub {
+    /// Starts `mosquitto_sub -i id -W 10 args…` and waits until midge logs its
+    /// subscription to `last_filter` (the last `-t` of `args`).
+    pub fn start(midge: &Midge, id: &str, last_filter: &str, args: &[&str]) -> Self {
+        let line = format!("{id} subscribed to {last_filter}");
+        let before = midge.log_count(&line);
+        let mut child = midge.mosquitto_sub(&[&["-i", id, "-W", "10"], args].concat());
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let stdout = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            stdout
+                .read_to_end(&mut out)
+                .expect("read mosquitto_sub output");
+            out
+        });
+        let mut sub = Self {
+            child,
+            stdout: Some(stdout),
+        };
+        if !midge.wait_for_log_count(&line, before + 1) {
+            let _ = sub.child.kill();
+            let out = sub.finish();
+            panic!(
+                "mosquitto_sub {args:?} did not subscribe: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        sub
+    }
+
+    /// Waits for mosquitto_sub to exit (after its `-C` count, or its `-W` timeout).
+    pub fn finish(&mut self) -> Output {
+        let status = self.child.wait().expect("wait for mosquitto_sub");
+        let stdout = self
+            .stdout
+            .take()
+            .map(|t| t.join().expect("mosquitto_sub output"))
+            .unwrap_or_default();
+        let mut stderr = Vec::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_end(&mut stderr)
+                .expect("read mosquitto_sub errors");
+        }
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// What mosquitto_sub printed, once it exited successfully (its `-C` count reached).
+    pub fn output(mut self) -> Vec<u8> {
+        let out = self.finish();
+        assert!(
+            out.status.success(),
+            "mosquitto_sub failed ({}), printed {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    pub fn text(self) -> String {
+        String::from_utf8(self.output()).expect("mosquitto_sub printed UTF-8")
+    }
+
+    /// Kills mosquitto_sub with SIGKILL: no DISCONNECT reaches midge.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill mosquitto_sub");
+        self.child.wait().expect("wait for mosquitto_sub");
+    }
+}
+
+impl Drop for MosquittoSub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An MQTT 5 CONNECT: clean start, keep-alive 60 s, no properties, will or credentials.
+pub fn connect_v5(client_id: &str) -> Connect<'_> {
+    Connect {
+        version: ProtocolVersion::V5,
+        ..connect_packet(client_id)
+    }
+}
+
+/// An MQTT 5 CONNECT with the given Clean Start and CONNECT properties (Session Expiry
+/// Interval, Receive Maximum, Topic Alias Maximum…).
+pub fn connect_v5_with<'a>(
+    client_id: &'a str,
+    clean_start: bool,
+    properties: &'a [Property<'a>],
+) -> Connect<'a> {
+    Connect {
+        clean_start,
+        properties: List::new(properties),
+        ..connect_v5(client_id)
+    }
+}
+
+/// MQTT 5 properties as received, owning their wire bytes; [`OwnedProperties::get`] gives
+/// the codec's typed view (`.user_properties()`, `.message_expiry_interval()`…).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OwnedProperties(Vec<u8>);
+
+impl OwnedProperties {
+    /// Copies decoded properties (which are all wire bytes).
+    pub fn of(properties: &Properties<'_>) -> Self {
+        assert!(properties.items().is_empty(), "not decoded properties");
+        Self(properties.wire().to_vec())
+    }
+
+    pub fn get(&self) -> Properties<'_> {
+        Properties::with_wire(&self.0, &[])
+    }
+
+    /// Every property, in order.
+    pub fn to_vec(&self) -> Vec<Property<'_>> {
+        self.get().iter().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for OwnedProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.get().iter()).finish()
+    }
+}
+
+/// A PUBLISH as received, owning its topic, payload and (MQTT 5) properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     pub topic: String,
@@ -211,6 +383,51 @@ pub struct Received {
     pub packet_id: Option<u16>,
     pub dup: bool,
     pub retain: bool,
+    pub properties: OwnedProperties,
+}
+
+impl Received {
+    /// The typed properties.
+    pub fn props(&self) -> Properties<'_> {
+        self.properties.get()
+    }
+}
+
+/// An MQTT 5 CONNACK as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connack5 {
+    pub session_present: bool,
+    pub reason: ReasonCode,
+    pub properties: OwnedProperties,
+}
+
+impl Connack5 {
+    pub fn props(&self) -> Properties<'_> {
+        self.properties.get()
+    }
+}
+
+/// A reason code with properties, as received in an MQTT 5 PUBACK, PUBREC, PUBCOMP or
+/// DISCONNECT (`packet_id` 0 for DISCONNECT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub packet_id: u16,
+    pub reason: ReasonCode,
+    pub properties: OwnedProperties,
+}
+
+impl Reply {
+    fn of_ack(ack: &Ack<'_>) -> Self {
+        Self {
+            packet_id: ack.packet_id,
+            reason: ack.reason,
+            properties: OwnedProperties::of(&ack.properties),
+        }
+    }
+
+    pub fn props(&self) -> Properties<'_> {
+        self.properties.get()
+    }
 }
 
 /// The exact 3.1.1 bytes of a two-byte acknowledgement: `first_byte` is `0x40` PUBACK,
@@ -276,13 +493,59 @@ impl RawClient {
         (client, connack[2] == 1)
     }
 
+    /// Sends an MQTT 5 `connect` and returns the client with the CONNACK, whatever its
+    /// reason code.
+    pub fn handshake_v5(port: u16, connect: Connect<'_>) -> (Self, Connack5) {
+        assert!(
+            connect.version.is_v5(),
+            "handshake_v5 with {:?}",
+            connect.version
+        );
+        let mut client = Self::connect(port);
+        client.version = ProtocolVersion::V5;
+        client.send_packet(&Packet::Connect(connect));
+        let connack = client.recv(|packet| match packet {
+            Packet::Connack(c) => Connack5 {
+                session_present: c.session_present,
+                reason: c.reason,
+                properties: OwnedProperties::of(&c.properties),
+            },
+            other => panic!("expected CONNACK, got {other:?}"),
+        });
+        (client, connack)
+    }
+
+    /// Connects with an MQTT 5 `connect` and checks CONNACK says Success.
+    pub fn connected_with(port: u16, connect: Connect<'_>) -> (Self, Connack5) {
+        let id = connect.client_id;
+        let (client, connack) = Self::handshake_v5(port, connect);
+        assert_eq!(
+            connack.reason,
+            ReasonCode::Success,
+            "CONNACK for {id}: {connack:?}"
+        );
+        (client, connack)
+    }
+
+    /// A connected MQTT 5 client with clean start and no properties.
+    pub fn connected_v5(port: u16, client_id: &str) -> Self {
+        Self::connected_with(port, connect_v5(client_id)).0
+    }
+
     fn packet_id(&mut self) -> u16 {
         self.next_packet_id = self.next_packet_id.wrapping_add(1).max(1);
         self.next_packet_id
     }
 
-    /// Subscribes to one filter and checks the SUBACK grants `qos`.
+    /// Subscribes to one filter and checks the SUBACK grants `qos` (3.1.1: its exact
+    /// bytes).
     pub fn subscribe(&mut self, filter: &str, qos: QoS) {
+        if self.version.is_v5() {
+            let codes = self.subscribe_with(filter, SubscriptionOptions::new(qos), &[]);
+            let granted = ReasonCode::from_u8(qos as u8).expect("granted QoS code");
+            assert_eq!(codes, [granted], "SUBACK for {filter}");
+            return;
+        }
         let id = self.packet_id();
         let subscriptions = [Subscription {
             filter,
@@ -302,6 +565,38 @@ impl RawClient {
         );
     }
 
+    /// Subscribes to one filter with MQTT 5 `options` and SUBSCRIBE `properties` (a
+    /// Subscription Identifier…), returning the SUBACK's reason code list.
+    pub fn subscribe_with(
+        &mut self,
+        filter: &str,
+        options: SubscriptionOptions,
+        properties: &[Property<'_>],
+    ) -> Vec<ReasonCode> {
+        self.subscribe_many(&[Subscription { filter, options }], properties)
+    }
+
+    /// One SUBSCRIBE with several filters; returns the SUBACK's reason codes, in order.
+    pub fn subscribe_many(
+        &mut self,
+        subscriptions: &[Subscription<'_>],
+        properties: &[Property<'_>],
+    ) -> Vec<ReasonCode> {
+        let id = self.packet_id();
+        self.send_packet(&Packet::Subscribe(Subscribe {
+            packet_id: id,
+            properties: List::new(properties),
+            subscriptions: List::new(subscriptions),
+        }));
+        self.recv(|packet| match packet {
+            Packet::Suback(s) => {
+                assert_eq!(s.packet_id, id, "SUBACK packet id");
+                s.reason_codes.iter().collect()
+            }
+            other => panic!("expected SUBACK, got {other:?}"),
+        })
+    }
+
     /// Unsubscribes from one filter and checks the UNSUBACK.
     pub fn unsubscribe(&mut self, filter: &str) {
         let id = self.packet_id();
@@ -315,10 +610,15 @@ impl RawClient {
         assert_eq!(unsuback, Some(ack_frame(0xb0, id)), "UNSUBACK for {filter}");
     }
 
-    /// Publishes and completes the QoS flow, checking each acknowledgement's exact bytes.
-    /// When it returns, midge has routed the message (for QoS 0, [`Self::sync`] makes
-    /// sure of that).
+    /// Publishes and completes the QoS flow, checking each acknowledgement's exact bytes
+    /// (MQTT 5: that it is a success). When it returns, midge has routed the message (for
+    /// QoS 0, [`Self::sync`] makes sure of that).
     pub fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, retain: bool) {
+        if self.version.is_v5() {
+            let reply = self.publish_with(topic, payload, qos, retain, &[]);
+            assert!(!reply.reason.is_error(), "publish on {topic}: {reply:?}");
+            return;
+        }
         let id = if qos == QoS::AtMostOnce {
             0
         } else {
@@ -343,6 +643,61 @@ impl RawClient {
         }
     }
 
+    /// Publishes an MQTT 5 message with `properties` and returns the PUBACK or PUBREC
+    /// (QoS 0: a Success reply once [`Self::sync`] returned). A successful PUBREC is
+    /// followed by PUBREL, and the PUBCOMP checked.
+    pub fn publish_with(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: &[Property<'_>],
+    ) -> Reply {
+        let id = if qos == QoS::AtMostOnce {
+            0
+        } else {
+            self.packet_id()
+        };
+        self.send_packet(&Packet::Publish(Publish {
+            dup: false,
+            qos_pid: QosPid::new(qos, id),
+            retain,
+            topic,
+            properties: List::new(properties),
+            payload,
+        }));
+        match qos {
+            QoS::AtMostOnce => {
+                self.sync();
+                Reply {
+                    packet_id: 0,
+                    reason: ReasonCode::Success,
+                    properties: OwnedProperties::default(),
+                }
+            }
+            QoS::AtLeastOnce => self.recv(|packet| match packet {
+                Packet::Puback(ack) if ack.packet_id == id => Reply::of_ack(&ack),
+                other => panic!("expected PUBACK {id}, got {other:?}"),
+            }),
+            QoS::ExactlyOnce => {
+                let pubrec = self.recv(|packet| match packet {
+                    Packet::Pubrec(ack) if ack.packet_id == id => Reply::of_ack(&ack),
+                    other => panic!("expected PUBREC {id}, got {other:?}"),
+                });
+                if !pubrec.reason.is_error() {
+                    self.send_packet(&Packet::Pubrel(Ack::new(id)));
+                    let pubcomp = self.recv(|packet| match packet {
+                        Packet::Pubcomp(ack) if ack.packet_id == id => Reply::of_ack(&ack),
+                        other => panic!("expected PUBCOMP {id}, got {other:?}"),
+                    });
+                    assert_eq!(pubcomp.reason, ReasonCode::Success, "PUBCOMP {id}");
+                }
+                pubrec
+            }
+        }
+    }
+
     /// The next packet, which must be a PUBLISH.
     pub fn recv_publish(&mut self) -> Received {
         self.recv(|packet| match packet {
@@ -353,9 +708,74 @@ impl RawClient {
                 packet_id: p.qos_pid.packet_id(),
                 dup: p.dup,
                 retain: p.retain,
+                properties: OwnedProperties::of(&p.properties),
             },
             other => panic!("expected PUBLISH, got {other:?}"),
         })
+    }
+
+    /// Completes the receiver's side of a delivery: PUBACK for QoS 1, PUBREC, PUBREL and
+    /// PUBCOMP for QoS 2, nothing for QoS 0.
+    pub fn acknowledge(&mut self, publish: &Received) {
+        let Some(id) = publish.packet_id else {
+            return;
+        };
+        if publish.qos == QoS::AtLeastOnce {
+            self.send_packet(&Packet::Puback(Ack::new(id)));
+            return;
+        }
+        self.send_packet(&Packet::Pubrec(Ack::new(id)));
+        let pubrel = self.recv(|packet| match packet {
+            Packet::Pubrel(ack) => Reply::of_ack(&ack),
+            other => panic!("expected PUBREL {id}, got {other:?}"),
+        });
+        assert_eq!((pubrel.packet_id, pubrel.reason), (id, ReasonCode::Success));
+        self.send_packet(&Packet::Pubcomp(Ack::new(id)));
+    }
+
+    /// The next packet, which must be an MQTT 5 DISCONNECT from midge.
+    pub fn recv_disconnect(&mut self) -> Reply {
+        self.recv(|packet| match packet {
+            Packet::Disconnect(d) => Reply {
+                packet_id: 0,
+                reason: d.reason,
+                properties: OwnedProperties::of(&d.properties),
+            },
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        })
+    }
+
+    /// Checks that midge's next packet is a DISCONNECT with `reason` and that it then
+    /// closes the connection [MQTT-3.14.4-2]; returns the DISCONNECT.
+    pub fn expect_disconnect(&mut self, reason: ReasonCode) -> Reply {
+        let disconnect = self.recv_disconnect();
+        assert_eq!(
+            disconnect.reason, reason,
+            "DISCONNECT from midge: {disconnect:?}"
+        );
+        assert!(
+            self.is_closed_by_broker(),
+            "connection still open after DISCONNECT"
+        );
+        disconnect
+    }
+
+    /// Sends an MQTT 5 DISCONNECT with `reason` and `properties` (Session Expiry
+    /// Interval…), and waits for midge to close the connection.
+    pub fn disconnect_with(mut self, reason: ReasonCode, properties: &[Property<'_>]) {
+        self.send_packet(&Packet::Disconnect(Disconnect {
+            reason,
+            properties: List::new(properties),
+        }));
+        assert!(
+            self.is_closed_by_broker(),
+            "midge did not close the connection after DISCONNECT"
+        );
+    }
+
+    /// Sends DISCONNECT (normal disconnection) and waits for midge to close the connection.
+    pub fn disconnect(self) {
+        self.disconnect_with(ReasonCode::Success, &[]);
     }
 
     /// Sends PINGREQ twice, checking each time that the very next packet is PINGRESP.
@@ -375,6 +795,29 @@ impl RawClient {
                 [0xd0, 0],
                 "expected PINGRESP, got another packet first"
             );
+        }
+    }
+
+    /// The next PUBLISH if one arrives within `limit`; `None` if nothing does. Any other
+    /// packet fails the test.
+    pub fn poll_publish(&mut self, limit: Duration) -> Option<Received> {
+        self.stream
+            .set_read_timeout(Some(limit))
+            .expect("set timeout");
+        let frame = self.recv_frame_or_timeout();
+        self.stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set timeout");
+        match frame {
+            Err(()) => None,
+            Ok(None) => panic!("connection closed while polling for a PUBLISH"),
+            Ok(Some(frame)) => {
+                // Put it back and decode it the usual way.
+                let mut buf = frame;
+                buf.append(&mut self.buf);
+                self.buf = buf;
+                Some(self.recv_publish())
+            }
         }
     }
 

@@ -6,105 +6,11 @@
 //! outlive a failed test by long. Messages whose order matters are published at QoS 1:
 //! mosquitto_pub exits only after PUBACK, when midge has routed the message.
 
-use std::io::Read;
-use std::process::{Child, Output};
-use std::thread::JoinHandle;
-
-use midge_e2e::{Midge, unique_temp_path};
-
-/// A running mosquitto_sub whose output is collected as it comes; killed when dropped.
-struct Sub {
-    child: Child,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-}
-
-impl Sub {
-    /// Starts `mosquitto_sub -i id -W 10 args…` and waits until midge logs its
-    /// subscription to `last_filter` (the last `-t` of `args`).
-    fn start(midge: &Midge, id: &str, last_filter: &str, args: &[&str]) -> Self {
-        let line = format!("{id} subscribed to {last_filter}");
-        let before = midge.log_count(&line);
-        let mut child = midge.mosquitto_sub(&[&["-i", id, "-W", "10"], args].concat());
-        let mut stdout = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            stdout.read_to_end(&mut out).unwrap();
-            out
-        });
-        let mut sub = Self {
-            child,
-            stdout: Some(stdout),
-        };
-        if !midge.wait_for_log_count(&line, before + 1) {
-            let _ = sub.child.kill();
-            let out = sub.finish();
-            panic!(
-                "mosquitto_sub {args:?} did not subscribe: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        sub
-    }
-
-    /// Waits for mosquitto_sub to exit (after its `-C` count, or its `-W` timeout).
-    fn finish(&mut self) -> Output {
-        let status = self.child.wait().unwrap();
-        let stdout = self
-            .stdout
-            .take()
-            .map(|t| t.join().unwrap())
-            .unwrap_or_default();
-        let mut stderr = Vec::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            e.read_to_end(&mut stderr).unwrap();
-        }
-        Output {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// What mosquitto_sub printed, once it exited successfully (its `-C` count reached).
-    fn output(mut self) -> Vec<u8> {
-        let out = self.finish();
-        assert!(
-            out.status.success(),
-            "mosquitto_sub failed ({}), printed {:?}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn text(self) -> String {
-        String::from_utf8(self.output()).expect("mosquitto_sub printed UTF-8")
-    }
-
-    /// Kills mosquitto_sub with SIGKILL: no DISCONNECT reaches midge.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Sub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use midge_e2e::{Midge, MosquittoSub as Sub, unique_temp_path};
 
 /// Runs mosquitto_pub and checks it succeeded.
 fn publish(midge: &Midge, args: &[&str]) {
-    let out = midge.mosquitto_pub(args);
-    assert!(
-        out.status.success(),
-        "mosquitto_pub {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    midge.mosquitto_pub_ok(args);
 }
 
 /// The lines mosquitto_sub printed, as `&str`s.
