@@ -44,6 +44,7 @@ const SUPPORTED: &[&str] = &[
     "max_packet_size",
     "max_queued_bytes",
     "max_queued_messages",
+    "max_topic_alias",
     "message_size_limit",
     "per_listener_settings",
     "persistence_location",
@@ -996,6 +997,7 @@ max_queued_messages 200
 max_queued_bytes 1000000
 queue_qos0_messages true
 retain_available false
+max_topic_alias 4
 sys_interval 0
 persistence_location /var/lib/mosquitto/
 log_type debug
@@ -1009,6 +1011,7 @@ log_dest stdout
         assert_eq!(c.limits.max_queued_messages, 200);
         assert_eq!(c.limits.max_queued_bytes, 1_000_000);
         assert!(c.limits.queue_qos0_messages);
+        assert_eq!(c.limits.max_topic_alias, 4);
         assert!(!c.limits.retain_available);
         assert_eq!(c.sys_interval, Duration::ZERO);
         assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/mosquitto/")));

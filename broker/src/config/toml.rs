@@ -498,6 +498,7 @@ max_keepalive = 600
 max_packet_size = 65536
 message_size_limit = 1024
 retain_available = false
+max_topic_alias = 0
 connect_timeout = 3
 [[listener]]
 bind = "*:1883"
@@ -523,6 +524,7 @@ bind = "[fe80::1]:1885"
         assert_eq!(c.limits.max_keepalive, 600);
         assert_eq!(c.limits.max_packet_size, 65536);
         assert_eq!(c.limits.message_size_limit, 1024);
+        assert_eq!(c.limits.max_topic_alias, 0);
         assert!(!c.limits.retain_available);
         assert_eq!(c.limits.connect_timeout, Duration::from_secs(3));
         let listeners: Vec<(String, Option<bool>, Option<usize>)> = c
