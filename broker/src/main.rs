@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use midge::config::{self, Config, Listener, Loaded, LogConfig, LogDest};
+use midge::config::{self, Config, Listener, Loaded, LogConfig, LogDest, Security};
 use midge::server::Server;
 use tracing::{error, info, warn};
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
@@ -155,8 +155,8 @@ fn settings(args: &Args) -> Result<Settings, String> {
             ));
             continue;
         }
-        // mosquitto.conf's global allow_anonymous covers every listener.
-        listener.allow_anonymous = loaded.allow_anonymous;
+        // mosquitto.conf's global security options cover every listener.
+        listener.security = loaded.security.clone();
         config.listeners.push(listener);
     }
 
@@ -173,7 +173,14 @@ fn settings(args: &Args) -> Result<Settings, String> {
     let local_only = config.listeners.is_empty();
     if local_only {
         config.listeners = Config::loopback_listeners(1883);
-        if loaded.allow_anonymous == Some(false) {
+        for listener in &mut config.listeners {
+            // Password and ACL files still apply; allow_anonymous does not (see below).
+            listener.security = Security {
+                allow_anonymous: None,
+                ..loaded.security.clone()
+            };
+        }
+        if loaded.security.allow_anonymous == Some(false) {
             warnings.push(
                 "allow_anonymous false has no effect in local-only mode (as in Mosquitto): \
                  clients on this machine may connect anonymously"

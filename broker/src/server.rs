@@ -185,7 +185,10 @@ async fn accept_loop(
                     listener.addr.port()
                 );
                 let guard = ConnectionSlot::take(&open);
-                let allow_anonymous = listener.allow_anonymous.unwrap_or(peer.ip().is_loopback());
+                let allow_anonymous = listener
+                    .security
+                    .allow_anonymous
+                    .unwrap_or(peer.ip().is_loopback());
                 let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous);
                 let stop = stop.clone();
                 tokio::spawn(async move {

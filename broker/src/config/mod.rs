@@ -58,8 +58,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub addr: SocketAddr,
-    /// `None`: anonymous clients only from loopback addresses.
-    pub allow_anonymous: Option<bool>,
+    pub security: Security,
     /// Connections accepted at once on this listener; `None` = no limit.
     pub max_connections: Option<usize>,
 }
@@ -68,8 +67,33 @@ impl Listener {
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
-            allow_anonymous: None,
+            security: Security::default(),
             max_connections: None,
+        }
+    }
+}
+
+/// Who may connect on a listener, and what they may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Security {
+    /// `None`: anonymous clients only from loopback addresses.
+    pub allow_anonymous: Option<bool>,
+    /// Mosquitto password file (`password_file`): clients with a user name must match it.
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto ACL file (`acl_file`): what each client may publish and receive.
+    pub acl_file: Option<PathBuf>,
+}
+
+impl Security {
+    /// Settings given here win over `other`'s.
+    pub fn or(&self, other: &Security) -> Security {
+        Security {
+            allow_anonymous: self.allow_anonymous.or(other.allow_anonymous),
+            password_file: self
+                .password_file
+                .clone()
+                .or_else(|| other.password_file.clone()),
+            acl_file: self.acl_file.clone().or_else(|| other.acl_file.clone()),
         }
     }
 }
@@ -149,10 +173,10 @@ pub struct Loaded {
     /// Options accepted but not acted on (not supported yet, deprecated forms…), to be
     /// logged at startup.
     pub warnings: Vec<Warning>,
-    /// mosquitto.conf's global `allow_anonymous` (without `per_listener_settings true`).
-    /// Already applied to the file's listeners; also apply it to listeners added on the
-    /// command line, since in Mosquitto it covers every listener. `None` for TOML files.
-    pub allow_anonymous: Option<bool>,
+    /// mosquitto.conf's global security settings (without `per_listener_settings true`).
+    /// Already applied to the file's listeners; also apply them to listeners added on the
+    /// command line, since in Mosquitto they cover every listener.
+    pub security: Security,
 }
 
 impl Loaded {
@@ -161,7 +185,7 @@ impl Loaded {
         Self {
             config: Config::default(),
             warnings: Vec::new(),
-            allow_anonymous: None,
+            security: Security::default(),
         }
     }
 }

@@ -28,10 +28,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Config, ConfigError, Listener, Loaded, LogDest, Warning, read_text, suggest};
+use super::{
+    Config, ConfigError, Listener, Loaded, LogDest, Security, Warning, read_text, suggest,
+};
 
 /// Options midge acts on.
 const SUPPORTED: &[&str] = &[
+    "acl_file",
     "allow_anonymous",
     "bind_address",
     "include_dir",
@@ -46,6 +49,7 @@ const SUPPORTED: &[&str] = &[
     "max_queued_messages",
     "max_topic_alias",
     "message_size_limit",
+    "password_file",
     "per_listener_settings",
     "persistence_location",
     "port",
@@ -58,7 +62,6 @@ const SUPPORTED: &[&str] = &[
 /// Mosquitto 2.0/2.1 options midge does not act on yet: accepted with a warning.
 const UNSUPPORTED: &[&str] = &[
     "accept_protocol_versions",
-    "acl_file",
     "allow_duplicate_messages",
     "allow_zero_length_clientid",
     "auth_plugin",
@@ -94,7 +97,6 @@ const UNSUPPORTED: &[&str] = &[
     "maximum_qos",
     "memory_limit",
     "mount_point",
-    "password_file",
     "persistence",
     "persistence_file",
     "persistent_client_expiration",
@@ -229,8 +231,9 @@ struct Block {
     port: Option<u16>,
     /// `None`: every interface (IPv4 and IPv6).
     addrs: Option<Vec<IpAddr>>,
-    allow_anonymous: Option<bool>,
     max_connections: Option<usize>,
+    /// Security options given in this block (with `per_listener_settings true`).
+    security: Security,
     /// Why midge cannot open this listener (TLS, websockets, Unix socket).
     unsupported: Option<String>,
     /// Default listener only: the first per-listener option given for it.
@@ -269,8 +272,8 @@ struct Parser {
     per_listener_settings: bool,
     /// The first security option, which `per_listener_settings true` must precede.
     first_security: Option<(Loc, String)>,
-    /// Global `allow_anonymous`.
-    allow_anonymous: Option<bool>,
+    /// Global security options (without `per_listener_settings true`).
+    security: Security,
     default_listener: Block,
     blocks: Vec<Block>,
     /// `None` until a `log_type` line.
@@ -321,6 +324,16 @@ impl Parser {
     }
 
     /// The listener block a per-listener option on this line applies to.
+    /// Where a security option goes: the listener block with `per_listener_settings true`,
+    /// else the global settings.
+    fn security(&mut self, at: &Loc, state: &FileState, name: &str) -> &mut Security {
+        if self.per_listener_settings {
+            &mut self.listener_option(at, state, name).security
+        } else {
+            &mut self.security
+        }
+    }
+
     fn listener_option(&mut self, at: &Loc, state: &FileState, name: &str) -> &mut Block {
         let block = self.block(state.listener);
         if matches!(state.listener, Current::Default) && block.first_setting.is_none() {
@@ -366,11 +379,15 @@ impl Parser {
             }
             "allow_anonymous" => {
                 let allow = self.bool(at, name, rest)?;
-                if self.per_listener_settings {
-                    self.listener_option(at, state, name).allow_anonymous = Some(allow);
-                } else {
-                    self.allow_anonymous = Some(allow);
-                }
+                self.security(at, state, name).allow_anonymous = Some(allow);
+            }
+            "password_file" => {
+                let path = PathBuf::from(self.one_value(at, name, rest)?);
+                self.security(at, state, name).password_file = Some(path);
+            }
+            "acl_file" => {
+                let path = PathBuf::from(self.one_value(at, name, rest)?);
+                self.security(at, state, name).acl_file = Some(path);
             }
             "per_listener_settings" => {
                 let on = self.bool(at, name, rest)?;
@@ -772,7 +789,7 @@ impl Parser {
                 defined_at.insert(addr, at.clone());
                 listeners.push(Listener {
                     addr,
-                    allow_anonymous: block.allow_anonymous,
+                    security: block.security.clone(),
                     max_connections: block.max_connections,
                 });
             }
@@ -785,13 +802,9 @@ impl Parser {
                  \"listener 1883\", to serve MQTT without TLS)"
             )));
         }
-        let global = (!self.per_listener_settings)
-            .then_some(self.allow_anonymous)
-            .flatten();
-        if let Some(allow) = global {
-            for listener in &mut listeners {
-                listener.allow_anonymous = Some(allow);
-            }
+        // Without per_listener_settings, security options cover every listener.
+        for listener in &mut listeners {
+            listener.security = listener.security.or(&self.security);
         }
         self.config.listeners = listeners;
 
@@ -811,7 +824,7 @@ impl Parser {
         Ok(Loaded {
             config: self.config,
             warnings: self.warnings,
-            allow_anonymous: global,
+            security: self.security,
         })
     }
 }
@@ -850,6 +863,8 @@ fn example(name: &str) -> &'static str {
         "port" => "port 1883",
         "bind_address" => "bind_address 127.0.0.1",
         "allow_anonymous" => "allow_anonymous false",
+        "password_file" => "password_file /etc/mosquitto/passwd",
+        "acl_file" => "acl_file /etc/mosquitto/acl",
         "per_listener_settings" => "per_listener_settings true",
         "max_connections" => "max_connections 1000",
         "max_keepalive" => "max_keepalive 65535",
@@ -973,7 +988,7 @@ mod tests {
         let loaded = ok("empty", "");
         assert_eq!(loaded.config, Config::default());
         assert!(loaded.warnings.is_empty());
-        assert_eq!(loaded.allow_anonymous, None);
+        assert_eq!(loaded.security.allow_anonymous, None);
     }
 
     #[test]
@@ -1064,7 +1079,11 @@ log_dest stdout
                 addr("[::1]:1886"),
             ]
         );
-        assert!(c.listeners.iter().all(|l| l.allow_anonymous.is_none()));
+        assert!(
+            c.listeners
+                .iter()
+                .all(|l| l.security.allow_anonymous.is_none())
+        );
     }
 
     #[test]
@@ -1173,20 +1192,23 @@ log_dest stdout
                 .config
                 .listeners
                 .iter()
-                .all(|l| l.allow_anonymous == Some(true))
+                .all(|l| l.security.allow_anonymous == Some(true))
         );
-        assert_eq!(loaded.allow_anonymous, Some(true));
+        assert_eq!(loaded.security.allow_anonymous, Some(true));
 
         let loaded = ok(
             "anon-global-off",
             "allow_anonymous false\nlistener 1883 ::1\n",
         );
-        assert_eq!(loaded.config.listeners[0].allow_anonymous, Some(false));
+        assert_eq!(
+            loaded.config.listeners[0].security.allow_anonymous,
+            Some(false)
+        );
 
         // No listener: nothing to apply it to yet; the caller gets the global value.
         let loaded = ok("anon-nolistener", "allow_anonymous true\n");
         assert!(loaded.config.listeners.is_empty());
-        assert_eq!(loaded.allow_anonymous, Some(true));
+        assert_eq!(loaded.security.allow_anonymous, Some(true));
         assert!(loaded.warnings.is_empty());
     }
 
@@ -1199,10 +1221,10 @@ log_dest stdout
             .config
             .listeners
             .iter()
-            .map(|l| l.allow_anonymous)
+            .map(|l| l.security.allow_anonymous)
             .collect();
         assert_eq!(anon, vec![Some(true), None, Some(false)]);
-        assert_eq!(loaded.allow_anonymous, None);
+        assert_eq!(loaded.security.allow_anonymous, None);
 
         // Before any `listener`, it is the default listener's.
         let text = "per_listener_settings true\nallow_anonymous true\nport 1883\n\
@@ -1212,7 +1234,7 @@ log_dest stdout
             .config
             .listeners
             .iter()
-            .map(|l| (l.addr, l.allow_anonymous))
+            .map(|l| (l.addr, l.security.allow_anonymous))
             .collect();
         assert_eq!(
             anon,
@@ -1232,7 +1254,7 @@ log_dest stdout
                 .config
                 .listeners
                 .iter()
-                .all(|l| l.allow_anonymous == Some(true))
+                .all(|l| l.security.allow_anonymous == Some(true))
         );
     }
 
@@ -1386,7 +1408,7 @@ log_dest stdout
 
     #[test]
     fn unsupported_options_warn_with_file_and_line() {
-        let text = "listener 1883\n\npassword_file /etc/mosquitto/passwd\nacl_file /etc/acl\n\
+        let text = "listener 1883\n\npsk_file /etc/mosquitto/psk\nauth_plugin /x.so\n\
                     auth_opt_backend files\nplugin_opt_x y\nuser mosquitto\n";
         let dir = temp_dir("unsupported");
         let path = write(&dir, "main.conf", text);
@@ -1396,12 +1418,46 @@ log_dest stdout
         assert_eq!(
             loaded.warnings[0].to_string(),
             format!(
-                "{}:3: option password_file is not supported yet by midge; ignored",
+                "{}:3: option psk_file is not supported yet by midge; ignored",
                 path.display()
             )
         );
         assert_eq!(loaded.config.listeners, Config::all_interfaces(1883));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn password_and_acl_files_are_global_or_per_listener() {
+        let global = ok(
+            "sec-global",
+            "listener 1883\npassword_file /etc/p\nlistener 1884 127.0.0.1\nacl_file /etc/a\n",
+        );
+        for listener in &global.config.listeners {
+            assert_eq!(listener.security.password_file, Some("/etc/p".into()));
+            assert_eq!(listener.security.acl_file, Some("/etc/a".into()));
+        }
+        assert_eq!(global.security.password_file, Some("/etc/p".into()));
+        let per = ok(
+            "sec-per",
+            "per_listener_settings true\nlistener 1883 127.0.0.1\npassword_file /etc/p1\n\
+             listener 1884 127.0.0.1\nacl_file /etc/a2\n",
+        );
+        let l = &per.config.listeners;
+        assert_eq!(
+            (
+                l[0].security.password_file.clone(),
+                l[0].security.acl_file.clone()
+            ),
+            (Some("/etc/p1".into()), None)
+        );
+        assert_eq!(
+            (
+                l[1].security.password_file.clone(),
+                l[1].security.acl_file.clone()
+            ),
+            (None, Some("/etc/a2".into()))
+        );
+        assert_eq!(per.security, Security::default());
     }
 
     #[test]
@@ -1652,7 +1708,7 @@ include_dir {}
                 .config
                 .listeners
                 .iter()
-                .all(|l| l.allow_anonymous == Some(true))
+                .all(|l| l.security.allow_anonymous == Some(true))
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

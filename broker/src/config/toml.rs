@@ -36,6 +36,10 @@
 //! bind = "0.0.0.0:1883"
 //! # Omitted: anonymous clients are accepted from this machine (loopback) only.
 //! allow_anonymous = false
+//! # Mosquitto password and ACL files for this listener (top-level keys of the same
+//! # names set them for every listener).
+//! password_file = "/etc/midge/passwd"
+//! acl_file = "/etc/midge/acl"
 //! # Connections open at once on this listener; omitted: no limit.
 //! max_connections = 1000
 //! ```
@@ -48,12 +52,16 @@ use std::time::Duration;
 use ::toml::Spanned;
 use serde::Deserialize;
 
-use super::{Config, ConfigError, Listener, Loaded, LogDest, check_log_filter, read_text, suggest};
+use super::{
+    Config, ConfigError, Listener, Loaded, LogDest, Security, check_log_filter, read_text, suggest,
+};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     data_dir: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    acl_file: Option<PathBuf>,
     sys_interval: Option<Spanned<i64>>,
     log: Option<LogSection>,
     limits: Option<LimitsSection>,
@@ -88,6 +96,8 @@ struct LimitsSection {
 struct ListenerSection {
     bind: Spanned<String>,
     allow_anonymous: Option<bool>,
+    password_file: Option<PathBuf>,
+    acl_file: Option<PathBuf>,
     max_connections: Option<Spanned<i64>>,
 }
 
@@ -95,11 +105,20 @@ pub(super) fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = read_text(path)?;
     let file: File = ::toml::from_str(&text).map_err(|e| syntax_error(path, &text, &e))?;
     let source = Source { path, text: &text };
-    let config = source.config(file)?;
+    // Top-level password_file/acl_file cover every listener, command-line ones too.
+    let security = Security {
+        allow_anonymous: None,
+        password_file: file.password_file.clone(),
+        acl_file: file.acl_file.clone(),
+    };
+    let mut config = source.config(file)?;
+    for listener in &mut config.listeners {
+        listener.security = listener.security.or(&security);
+    }
     Ok(Loaded {
         config,
         warnings: Vec::new(),
-        allow_anonymous: None,
+        security,
     })
 }
 
@@ -267,7 +286,11 @@ impl Source<'_> {
                 first_at.push((addr, line));
                 config.listeners.push(Listener {
                     addr,
-                    allow_anonymous: section.allow_anonymous,
+                    security: Security {
+                        allow_anonymous: section.allow_anonymous,
+                        password_file: section.password_file.clone(),
+                        acl_file: section.acl_file.clone(),
+                    },
                     max_connections,
                 });
             }
@@ -468,7 +491,11 @@ mod tests {
             data_dir: Some("/var/lib/midge".into()),
             listeners: vec![Listener {
                 addr: "0.0.0.0:1883".parse().unwrap(),
-                allow_anonymous: Some(false),
+                security: Security {
+                    allow_anonymous: Some(false),
+                    password_file: Some("/etc/midge/passwd".into()),
+                    acl_file: Some("/etc/midge/acl".into()),
+                },
                 max_connections: Some(1000),
             }],
             ..Config::default()
@@ -530,7 +557,13 @@ bind = "[fe80::1]:1885"
         let listeners: Vec<(String, Option<bool>, Option<usize>)> = c
             .listeners
             .iter()
-            .map(|l| (l.addr.to_string(), l.allow_anonymous, l.max_connections))
+            .map(|l| {
+                (
+                    l.addr.to_string(),
+                    l.security.allow_anonymous,
+                    l.max_connections,
+                )
+            })
             .collect();
         let expected = [
             ("0.0.0.0:1883", Some(true), None),
