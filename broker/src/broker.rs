@@ -331,8 +331,15 @@ impl Broker {
         delivered
     }
 
+    /// Queues `delivery` for `session` unless its ACL forbids the topic or its queue is
+    /// full (counted as dropped). Returns whether it was queued.
     fn deliver(&self, session: &Session, delivery: Delivery) -> bool {
-        let accepted = session.state().enqueue(delivery, &self.limits);
+        let mut state = session.state();
+        if !state.may_receive(&session.client_id, &delivery.message.topic) {
+            return false;
+        }
+        let accepted = state.enqueue(delivery, &self.limits);
+        drop(state);
         if accepted {
             session.wake.notify_one();
         } else {

@@ -61,6 +61,11 @@ struct Settings {
 }
 
 fn main() -> ExitCode {
+    // `midge passwd ...` manages password files (as mosquitto_passwd); anything else is
+    // the broker's own command line.
+    if midge::passwd_cli::is_passwd(std::env::args_os().nth(1).as_deref()) {
+        return midge::passwd_cli::main(std::env::args_os().skip(2));
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {

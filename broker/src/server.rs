@@ -20,11 +20,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::broker::Broker;
-use crate::config::{Config, Listener};
+use crate::config::{Config, Listener, Security};
 use crate::connection::{Closing, Connection, OUT_HIGH_WATER};
+use crate::security::access::ListenerAccess;
 use crate::session::Session;
 
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -36,7 +37,7 @@ thread_local! {
 #[derive(Debug)]
 pub struct Server {
     broker: Arc<Broker>,
-    listeners: Vec<(TcpListener, Listener)>,
+    listeners: Vec<(TcpListener, Listener, Arc<ListenerAccess>)>,
     sys_interval: std::time::Duration,
 }
 
@@ -45,9 +46,21 @@ impl Server {
     /// naming it, except a loopback address of a family the host lacks (no IPv6).
     pub async fn bind(config: &Config) -> io::Result<Self> {
         let mut listeners = Vec::new();
+        // Listeners with the same settings share their loaded files.
+        let mut accesses: Vec<(&Security, Arc<ListenerAccess>)> = Vec::new();
         for listener in &config.listeners {
+            let access = match accesses.iter().find(|(s, _)| **s == listener.security) {
+                Some((_, access)) => Arc::clone(access),
+                None => {
+                    let access = ListenerAccess::load(&listener.security)
+                        .map(Arc::new)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    accesses.push((&listener.security, Arc::clone(&access)));
+                    access
+                }
+            };
             match bind_one(listener.addr) {
-                Ok(socket) => listeners.push((socket, listener.clone())),
+                Ok(socket) => listeners.push((socket, listener.clone(), access)),
                 Err(e) if listener.addr.is_ipv6() && listener.addr.ip().is_loopback() => {
                     warn!("not listening on {}: {e}", listener.addr);
                 }
@@ -76,7 +89,7 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(l, _)| l.local_addr().ok())
+            .filter_map(|(l, _, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -93,7 +106,11 @@ impl Server {
         // `listener 1883` is two sockets (0.0.0.0 and ::) but one listener to its user, so
         // the two share one max_connections count.
         let mut any_address_counts: HashMap<u16, Arc<AtomicUsize>> = HashMap::new();
-        for (socket, listener) in self.listeners {
+        let mut accesses: Vec<Arc<ListenerAccess>> = Vec::new();
+        for (socket, listener, access) in self.listeners {
+            if !accesses.iter().any(|a| Arc::ptr_eq(a, &access)) {
+                accesses.push(Arc::clone(&access));
+            }
             let open = if listener.addr.ip().is_unspecified() {
                 Arc::clone(any_address_counts.entry(listener.addr.port()).or_default())
             } else {
@@ -103,11 +120,14 @@ impl Server {
                 Arc::clone(&self.broker),
                 socket,
                 listener,
+                access,
                 open,
                 stop_rx.clone(),
             ));
         }
+        let reloads = tokio::spawn(reload_on_sighup(accesses));
         shutdown.await;
+        reloads.abort();
         info!("shutting down");
         let _ = stop_tx.send(true);
         expiry.abort();
@@ -120,6 +140,25 @@ impl Server {
             && Instant::now() < deadline
         {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Reads the password and ACL files again on SIGHUP (`systemctl reload`). A file that
+/// fails to load leaves the rules in force as they were. Connected clients keep the ACL
+/// they connected with until they reconnect.
+async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        warn!("cannot watch SIGHUP: configuration files will not be reloaded");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        for access in &accesses {
+            match access.reload() {
+                Ok(()) => info!("reloaded password and ACL files"),
+                Err(e) => error!("{e}; keeping the rules in force"),
+            }
         }
     }
 }
@@ -159,6 +198,7 @@ async fn accept_loop(
     broker: Arc<Broker>,
     socket: TcpListener,
     listener: Listener,
+    access: Arc<ListenerAccess>,
     open: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -189,7 +229,8 @@ async fn accept_loop(
                     .security
                     .allow_anonymous
                     .unwrap_or(peer.ip().is_loopback());
-                let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous);
+                let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous)
+                    .with_access(Arc::clone(&access));
                 let stop = stop.clone();
                 tokio::spawn(async move {
                     serve(stream, conn, stop).await;

@@ -14,6 +14,8 @@ use tokio::sync::Notify;
 
 use crate::config::Limits;
 use crate::message::Message;
+use crate::security::access::Identity;
+use crate::security::acl::Access;
 use crate::shared::SharedGroup;
 
 #[derive(Debug)]
@@ -85,6 +87,8 @@ pub struct SessionState {
     /// Seconds the session outlives its connection: 0 ends it with the connection,
     /// `u32::MAX` never (a 3.1.1 session without clean session).
     pub expiry_interval: u32,
+    /// Who the client authenticated as, for ACL checks on what it receives.
+    pub identity: Option<Identity>,
     /// When a disconnected session with a finite expiry interval ends.
     pub expires_at: Option<std::time::Instant>,
     /// Filter → options and identifier, mirrored in the broker's subscription tree.
@@ -113,6 +117,13 @@ impl Session {
 }
 
 impl SessionState {
+    /// Whether the client may receive a message on `topic` (its ACL, if any).
+    pub fn may_receive(&self, client_id: &str, topic: &str) -> bool {
+        self.identity
+            .as_ref()
+            .is_none_or(|id| id.allows(client_id, topic, Access::Read))
+    }
+
     /// Queues a delivery, or refuses it (returns `false`) when the queue limits are
     /// reached or it is QoS 0 for an offline client and QoS 0 is not queued.
     pub fn enqueue(&mut self, delivery: Delivery, limits: &Limits) -> bool {

@@ -217,6 +217,35 @@ impl Drop for Midge {
     }
 }
 
+/// Runs `midge passwd ARGS` (mosquitto_passwd's interface) and checks it succeeded.
+pub fn midge_passwd(args: &[&str]) {
+    let status = Command::new(midge_binary())
+        .arg("passwd")
+        .args(args)
+        .status()
+        .expect("run midge passwd");
+    assert!(status.success(), "midge passwd {args:?}");
+}
+
+/// A Mosquitto password file holding `users` (name, password), written by
+/// `midge passwd -b` (argon2id, as it writes by default).
+pub fn password_file(users: &[(&str, &str)]) -> PathBuf {
+    let path = unique_temp_path("passwd");
+    let file = path.to_str().expect("UTF-8 temp path");
+    for (i, (user, password)) in users.iter().enumerate() {
+        let create = if i == 0 { &["-c"][..] } else { &[] };
+        midge_passwd(&[create, &["-b", file, user, password]].concat());
+    }
+    path
+}
+
+/// A file with `text` in the temp directory (an ACL file, say).
+pub fn temp_file(what: &str, text: &str) -> PathBuf {
+    let path = unique_temp_path(what);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
 /// A 3.1.1 CONNECT with clean session, keep-alive 60 s, no will and no credentials; tests
 /// change what they need with struct update syntax.
 pub fn connect_packet(client_id: &str) -> Connect<'_> {

@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::deliver::OutAliases;
 use super::{Closing, Connected, Connection, PendingAuth};
+use crate::security::acl::Access;
 use crate::session::Owner;
 use crate::will::Will;
 
@@ -81,6 +82,13 @@ impl Connection {
         } else {
             connect.keep_alive
         };
+        let identity = self.access.identity(connect.username);
+        if let Some(will) = &connect.will
+            && !identity.allows(client_id, will.topic, Access::Write)
+        {
+            // The will could never be published: refuse now, as Mosquitto does.
+            return Err(self.refuse(connect, ReasonCode::NotAuthorized));
+        }
         let owner = Owner {
             connection_id: self.id,
             close: Arc::clone(&self.close),
@@ -92,6 +100,7 @@ impl Connection {
             previous.close.notify_one();
         }
         let session = attached.session;
+        session.state().identity = Some(identity.clone());
         let will = connect
             .will
             .map(|w| Will::from_connect(&w, version, &session.client_id));
@@ -155,6 +164,7 @@ impl Connection {
             aliases_in: Vec::new(),
             aliases_out,
             auth_method: props.authentication_method().map(Box::from),
+            identity,
         });
         if attached.session_present {
             self.resend_inflight();
@@ -176,8 +186,16 @@ impl Connection {
             // 3.x cannot be told another keep-alive; Mosquitto refuses it this way too.
             return Some(ReasonCode::ClientIdentifierNotValid);
         }
-        if connect.username.is_none() && !self.allow_anonymous {
-            return Some(ReasonCode::NotAuthorized);
+        if !self
+            .access
+            .authenticate(connect.username, connect.password, self.allow_anonymous)
+        {
+            // As Mosquitto: "bad user name or password" for MQTT 5, "not authorised" for 3.x.
+            return Some(if version.is_v5() && connect.username.is_some() {
+                ReasonCode::BadUserNameOrPassword
+            } else {
+                ReasonCode::NotAuthorized
+            });
         }
         None
     }

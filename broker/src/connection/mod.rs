@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
+use crate::security::access::{Identity, ListenerAccess};
 use crate::session::Session;
 use crate::stats::Stats;
 use crate::will::Will;
@@ -128,6 +129,8 @@ struct Connected {
     aliases_out: deliver::OutAliases,
     /// The enhanced authentication method the client connected with.
     auth_method: Option<Box<str>>,
+    /// Who the client authenticated as, for ACL checks.
+    identity: Identity,
 }
 
 #[derive(Debug)]
@@ -136,6 +139,8 @@ pub struct Connection {
     id: u64,
     peer: SocketAddr,
     allow_anonymous: bool,
+    /// The listener's password and ACL files.
+    access: Arc<ListenerAccess>,
     /// Bytes to send; empty (and unallocated) when idle.
     pub out: BytesMut,
     /// Notified when another connection takes this one's session.
@@ -153,11 +158,18 @@ impl Connection {
             id,
             peer,
             allow_anonymous,
+            access: Arc::default(),
             out: BytesMut::new(),
             close: Arc::new(Notify::new()),
             state: None,
             pending_auth: None,
         }
+    }
+
+    /// Applies the listener's password and ACL files to this connection.
+    pub fn with_access(mut self, access: Arc<ListenerAccess>) -> Self {
+        self.access = access;
+        self
     }
 
     pub fn broker(&self) -> &Arc<Broker> {

@@ -11,6 +11,7 @@ use tracing::warn;
 use super::{Closing, Connected, Connection};
 use crate::message::Message;
 use crate::properties::{forwarded, set_per_delivery};
+use crate::security::acl::Access;
 
 impl Connection {
     pub(super) fn on_publish(&mut self, publish: &Publish<'_>) -> Result<(), Closing> {
@@ -35,6 +36,9 @@ impl Connection {
             ));
         }
         let topic = resolve_topic(connected, publish, limits.max_topic_alias)?;
+        let authorised = connected
+            .identity
+            .allows(&session.client_id, &topic, Access::Write);
         if publish.retain && !limits.retain_available {
             return Err(Closing::protocol(
                 ReasonCode::RetainNotSupported,
@@ -53,7 +57,13 @@ impl Connection {
         }
         // Refusals that drop the message but keep the connection: acknowledged with the
         // reason (MQTT 5), so the client does not send it again.
-        let refusal = if limits.message_size_limit != 0
+        let refusal = if !authorised {
+            // 3.1.1 has no way to say so: the message is dropped and acknowledged as usual.
+            Some((
+                ReasonCode::NotAuthorized,
+                "not authorised to publish on this topic",
+            ))
+        } else if limits.message_size_limit != 0
             && publish.payload.len() > limits.message_size_limit as usize
         {
             warn!(

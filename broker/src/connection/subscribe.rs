@@ -14,13 +14,22 @@ impl Connection {
     pub(super) fn on_subscribe(&mut self, session: &Arc<Session>, subscribe: &Subscribe<'_>) {
         let identifier = subscribe.properties.subscription_identifiers().next();
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
+        let identity = self.state.as_ref().map(|c| c.identity.clone());
         for s in &subscribe.subscriptions {
-            self.broker
-                .subscribe(session, s.filter, s.options, identifier);
-            let code = match s.options.qos {
-                QoS::AtMostOnce => ReasonCode::Success,
-                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+            let authorised = identity
+                .as_ref()
+                .is_none_or(|id| id.allows_subscribe(&session.client_id, s.filter));
+            let code = if !authorised {
+                // 0x87 for MQTT 5; the 3.1.1 encoding turns any failure into 0x80.
+                ReasonCode::NotAuthorized
+            } else {
+                self.broker
+                    .subscribe(session, s.filter, s.options, identifier);
+                match s.options.qos {
+                    QoS::AtMostOnce => ReasonCode::Success,
+                    QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                    QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+                }
             };
             debug!(
                 "{} subscribed to {} ({code:?})",

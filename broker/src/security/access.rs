@@ -1,0 +1,162 @@
+//! One listener's access rules at run time: anonymous access and the password and ACL
+//! files its settings name, loaded at start and read again on reload.
+
+use std::sync::{Arc, RwLock};
+
+use super::acl::{Access, AclFile};
+use super::password::PasswordFile;
+use crate::config::Security;
+
+#[derive(Debug, Default)]
+pub struct ListenerAccess {
+    security: Security,
+    passwords: RwLock<Option<Arc<PasswordFile>>>,
+    acl: RwLock<Option<Arc<AclFile>>>,
+}
+
+/// Who a connected client is, for ACL checks on what it publishes and receives.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub username: Option<Arc<str>>,
+    /// `None`: no ACL file, everything is allowed.
+    pub acl: Option<Arc<AclFile>>,
+}
+
+impl Identity {
+    /// May this client publish to (`Write`) or receive from (`Read`) `topic`?
+    pub fn allows(&self, client_id: &str, topic: &str, access: Access) -> bool {
+        self.acl
+            .as_ref()
+            .is_none_or(|acl| acl.allows(client_id, self.username.as_deref(), topic, access))
+    }
+
+    /// May this client subscribe to `filter`?
+    pub fn allows_subscribe(&self, client_id: &str, filter: &str) -> bool {
+        self.acl
+            .as_ref()
+            .is_none_or(|acl| acl.allows_subscribe(client_id, self.username.as_deref(), filter))
+    }
+}
+
+impl ListenerAccess {
+    /// Loads the files `security` names; an error names the file and what is wrong.
+    pub fn load(security: &Security) -> Result<Self, String> {
+        let access = Self {
+            security: security.clone(),
+            ..Self::default()
+        };
+        access.reload()?;
+        Ok(access)
+    }
+
+    /// Reads the files again. On error the rules in force stay as they were.
+    pub fn reload(&self) -> Result<(), String> {
+        let passwords = match &self.security.password_file {
+            Some(path) => Some(Arc::new(
+                PasswordFile::load(path.clone()).map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
+        let acl = match &self.security.acl_file {
+            Some(path) => Some(Arc::new(AclFile::load(path).map_err(|e| e.to_string())?)),
+            None => None,
+        };
+        *self.passwords.write().unwrap_or_else(|e| e.into_inner()) = passwords;
+        *self.acl.write().unwrap_or_else(|e| e.into_inner()) = acl;
+        Ok(())
+    }
+
+    /// Whether a CONNECT with these credentials is let in. `anonymous` says whether this
+    /// client may connect without a user name (the listener's allow_anonymous, or its
+    /// loopback default). As in Mosquitto, a user name is checked against the password
+    /// file when there is one, and accepted only if anonymous clients are when there is not.
+    pub fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+        anonymous: bool,
+    ) -> bool {
+        let Some(username) = username else {
+            return anonymous;
+        };
+        match &*self.passwords.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(file) => file.verify(username, password.unwrap_or_default()),
+            None => anonymous,
+        }
+    }
+
+    /// The identity a client authenticated as, with the ACL in force now.
+    pub fn identity(&self, username: Option<&str>) -> Identity {
+        Identity {
+            username: username.map(Arc::from),
+            acl: self.acl.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn temp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("midge-access-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn users_need_the_password_file_or_anonymous_access() {
+        let mut file = PasswordFile::new(temp("passwd", ""));
+        file.set("alice", b"secret").unwrap();
+        file.save().unwrap();
+        let security = Security {
+            password_file: Some(file.path().to_path_buf()),
+            ..Security::default()
+        };
+        let access = ListenerAccess::load(&security).unwrap();
+        assert!(access.authenticate(Some("alice"), Some(b"secret"), false));
+        assert!(!access.authenticate(Some("alice"), Some(b"wrong"), true));
+        assert!(!access.authenticate(Some("alice"), None, true));
+        assert!(!access.authenticate(Some("bob"), Some(b"secret"), true));
+        assert!(!access.authenticate(None, None, false));
+        assert!(access.authenticate(None, None, true));
+
+        let open = ListenerAccess::load(&Security::default()).unwrap();
+        assert!(open.authenticate(Some("anyone"), None, true));
+        assert!(
+            !open.authenticate(Some("anyone"), None, false),
+            "no password file, no anonymous: nobody"
+        );
+    }
+
+    #[test]
+    fn reload_keeps_the_rules_in_force_when_the_file_is_broken() {
+        let path = temp("acl", "user alice\ntopic readwrite a/#\n");
+        let security = Security {
+            acl_file: Some(path.clone()),
+            ..Security::default()
+        };
+        let access = ListenerAccess::load(&security).unwrap();
+        let alice = access.identity(Some("alice"));
+        assert!(alice.allows("c", "a/b", Access::Write));
+        assert!(!alice.allows("c", "b", Access::Write));
+        std::fs::write(&path, "bogus line\n").unwrap();
+        let error = access.reload().unwrap_err();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(
+            access
+                .identity(Some("alice"))
+                .allows("c", "a/b", Access::Write)
+        );
+        assert!(
+            ListenerAccess::load(&Security {
+                acl_file: Some("/nonexistent/acl".into()),
+                ..Security::default()
+            })
+            .is_err()
+        );
+    }
+}
