@@ -10,6 +10,7 @@ pub mod connection;
 pub mod message;
 pub mod passwd_cli;
 pub mod properties;
+pub mod rate_limit;
 pub mod retain;
 pub mod security;
 pub mod server;

@@ -25,6 +25,7 @@ use tracing::{error, info, warn};
 use crate::broker::Broker;
 use crate::config::{Config, Listener, Security};
 use crate::connection::{Closing, Connection, OUT_HIGH_WATER};
+use crate::rate_limit::{Admission, ConnectionRate};
 use crate::security::access::ListenerAccess;
 use crate::session::Session;
 
@@ -107,6 +108,7 @@ impl Server {
         // the two share one max_connections count.
         let mut any_address_counts: HashMap<u16, Arc<AtomicUsize>> = HashMap::new();
         let mut accesses: Vec<Arc<ListenerAccess>> = Vec::new();
+        let rate = Arc::new(ConnectionRate::new(self.broker.limits.connection_rate));
         for (socket, listener, access) in self.listeners {
             if !accesses.iter().any(|a| Arc::ptr_eq(a, &access)) {
                 accesses.push(Arc::clone(&access));
@@ -122,6 +124,7 @@ impl Server {
                 listener,
                 access,
                 open,
+                Arc::clone(&rate),
                 stop_rx.clone(),
             ));
         }
@@ -200,6 +203,7 @@ async fn accept_loop(
     listener: Listener,
     access: Arc<ListenerAccess>,
     open: Arc<AtomicUsize>,
+    rate: Arc<ConnectionRate>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -209,6 +213,17 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                if let Admission::Refused { first } =
+                    rate.admit(peer.ip(), std::time::Instant::now())
+                {
+                    if first {
+                        warn!(
+                            "Connections from {} refused: over connection_rate.",
+                            peer.ip()
+                        );
+                    }
+                    continue; // dropping the stream closes it
+                }
                 if listener
                     .max_connections
                     .is_some_and(|max| open.load(Ordering::Relaxed) >= max)

@@ -227,3 +227,25 @@ fn acl_filters_each_delivery_of_a_wide_subscription() {
     again.subscribe("#", QoS::AtLeastOnce);
     again.sync();
 }
+
+/// `connection_rate` caps new connections per source address: with 1 a second (bursts of
+/// ten), the eleventh connection in a row is closed without a CONNACK, and a second
+/// later there is room again.
+#[test]
+fn connection_rate_caps_new_connections_per_address() {
+    let config = temp_file("rate.toml", "[limits]\nconnection_rate = 1\n");
+    let midge = Midge::start_with(&["-c", config.to_str().unwrap()]);
+    let clients: Vec<RawClient> = (0..10)
+        .map(|i| RawClient::connected(midge.port(), &format!("r{i}")))
+        .collect();
+    let mut refused = RawClient::connect(midge.port());
+    assert!(
+        refused.is_closed_by_broker(),
+        "the eleventh connection is closed at once"
+    );
+    assert!(midge.wait_for_log("over connection_rate"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut later = RawClient::connected(midge.port(), "later");
+    later.subscribe("t", QoS::AtMostOnce);
+    drop(clients);
+}

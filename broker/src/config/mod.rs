@@ -35,6 +35,9 @@ pub struct Limits {
     pub max_topic_alias: u16,
     /// How long a socket may stay open without sending CONNECT.
     pub connect_timeout: Duration,
+    /// New connections a second accepted from one source address (bursts of ten
+    /// seconds' worth); 0 = no limit.
+    pub connection_rate: u32,
 }
 
 impl Default for Limits {
@@ -50,6 +53,7 @@ impl Default for Limits {
             retain_available: true,
             max_topic_alias: 10,
             connect_timeout: Duration::from_secs(10),
+            connection_rate: 500,
         }
     }
 }

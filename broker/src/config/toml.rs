@@ -27,6 +27,7 @@
 //! retain_available = true      # whether retained messages are kept
 //! max_topic_alias = 10         # topic aliases an MQTT 5 client may set, 0 = none
 //! connect_timeout = 10         # seconds a new connection has to send CONNECT
+//! connection_rate = 500        # new connections a second from one address, 0 = no limit
 //!
 //! # One [[listener]] per address. With none, midge listens on 127.0.0.1:1883 and
 //! # [::1]:1883 only: clients on this machine.
@@ -89,6 +90,7 @@ struct LimitsSection {
     retain_available: Option<bool>,
     max_topic_alias: Option<Spanned<i64>>,
     connect_timeout: Option<Spanned<i64>>,
+    connection_rate: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +250,11 @@ impl Source<'_> {
                 limits.max_topic_alias =
                     self.within("max_topic_alias", v, 0..=65_535, what)? as u16;
             }
+            if let Some(v) = &l.connection_rate {
+                let what = "it is 0 (no limit) to 100000 new connections a second";
+                limits.connection_rate =
+                    self.within("connection_rate", v, 0..=100_000, what)? as u32;
+            }
             if let Some(v) = &l.connect_timeout {
                 let v = self.within("connect_timeout", v, 1..=3600, "it is 1 to 3600 seconds")?;
                 limits.connect_timeout = Duration::from_secs(v as u64);
@@ -371,6 +378,7 @@ fn example(key: &str) -> Option<&'static str> {
         "message_size_limit" => "message_size_limit = 0",
         "retain_available" => "retain_available = true",
         "max_topic_alias" => "max_topic_alias = 10",
+        "connection_rate" => "connection_rate = 500",
         "connect_timeout" => "connect_timeout = 10",
         "listener" => "[[listener]] (two brackets) with bind = \"0.0.0.0:1883\"",
         "bind" => "bind = \"0.0.0.0:1883\"",
@@ -527,6 +535,7 @@ message_size_limit = 1024
 retain_available = false
 max_topic_alias = 0
 connect_timeout = 3
+connection_rate = 7
 [[listener]]
 bind = "*:1883"
 allow_anonymous = true
@@ -552,6 +561,7 @@ bind = "[fe80::1]:1885"
         assert_eq!(c.limits.max_packet_size, 65536);
         assert_eq!(c.limits.message_size_limit, 1024);
         assert_eq!(c.limits.max_topic_alias, 0);
+        assert_eq!(c.limits.connection_rate, 7);
         assert!(!c.limits.retain_available);
         assert_eq!(c.limits.connect_timeout, Duration::from_secs(3));
         let listeners: Vec<(String, Option<bool>, Option<usize>)> = c
