@@ -459,6 +459,54 @@ impl Reply {
     }
 }
 
+/// The bytes of `packet` encoded for `version`.
+pub fn encode(version: ProtocolVersion, packet: &Packet<'_>) -> Vec<u8> {
+    let mut out = vec![0; packet.encoded_len(version).expect("encodable")];
+    packet.encode(version, &mut out).expect("encode");
+    out
+}
+
+/// A PUBLISH on `topic` (may be empty: with a Topic Alias in `props`), sent as it is by
+/// the tests that choose packet ids themselves.
+pub fn publish_packet<'a>(
+    topic: &'a str,
+    props: &'a [Property<'a>],
+    qos_pid: QosPid,
+    payload: &'a [u8],
+) -> Packet<'a> {
+    Packet::Publish(Publish {
+        dup: false,
+        qos_pid,
+        retain: false,
+        topic,
+        properties: List::new(props),
+        payload,
+    })
+}
+
+/// A fixed header: the first byte, then `remaining_len` as a Remaining Length (section
+/// 2.2.3: seven bits a byte, low bits first). It need not be followed by that many bytes.
+pub fn fixed_header(first_byte: u8, remaining_len: usize) -> Vec<u8> {
+    let mut out = vec![first_byte];
+    let mut len = remaining_len;
+    loop {
+        let byte = (len % 128) as u8;
+        len /= 128;
+        out.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            return out;
+        }
+    }
+}
+
+/// A packet from its first byte and body (the remaining length is computed), for bytes
+/// the codec would refuse to encode.
+pub fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = fixed_header(first_byte, body.len());
+    out.extend_from_slice(body);
+    out
+}
+
 /// The exact 3.1.1 bytes of a two-byte acknowledgement: `first_byte` is `0x40` PUBACK,
 /// `0x50` PUBREC, `0x62` PUBREL, `0x70` PUBCOMP or `0xb0` UNSUBACK.
 pub fn ack_frame(first_byte: u8, id: u16) -> Vec<u8> {
@@ -867,9 +915,7 @@ impl RawClient {
     }
 
     pub fn send_packet(&mut self, packet: &Packet<'_>) {
-        let mut out = vec![0; packet.encoded_len(self.version).expect("encodable")];
-        packet.encode(self.version, &mut out).expect("encode");
-        self.send(&out);
+        self.send(&encode(self.version, packet));
     }
 
     /// The next whole packet's bytes, or `None` if the connection closed first.

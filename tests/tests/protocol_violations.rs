@@ -5,24 +5,8 @@
 
 use std::time::Duration;
 
-use midge_e2e::{Midge, RawClient};
+use midge_e2e::{Midge, RawClient, frame};
 use midge_wire::{Packet, QoS};
-
-/// A packet from its first byte and body (the remaining length is computed).
-fn frame(first_byte: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![first_byte];
-    let mut len = body.len();
-    loop {
-        let byte = (len % 128) as u8;
-        len /= 128;
-        out.push(if len > 0 { byte | 0x80 } else { byte });
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-    out
-}
 
 /// A length-prefixed string of raw bytes (which need not be valid UTF-8).
 fn string(bytes: &[u8]) -> Vec<u8> {
@@ -121,15 +105,7 @@ fn first_packet_publish_instead_of_connect() {
 fn second_connect() {
     // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
     let connect = midge_e2e::connect_packet("offender");
-    let mut bytes = vec![
-        0;
-        Packet::Connect(connect)
-            .encoded_len(connect.version)
-            .unwrap()
-    ];
-    Packet::Connect(connect)
-        .encode(connect.version, &mut bytes)
-        .unwrap();
+    let bytes = midge_e2e::encode(connect.version, &Packet::Connect(connect));
     assert_closes_only_the_offender(Before::Connect, &bytes, &[]);
 }
 

@@ -7,31 +7,13 @@
 use std::collections::HashMap;
 
 use midge_e2e::rumqtt5::Client5;
-use midge_e2e::{Midge, MosquittoSub, RawClient, Received, connect_v5_with};
-use midge_wire::{Ack, List, Packet, Property, Publish, QoS, QosPid, ReasonCode};
+use midge_e2e::{Midge, MosquittoSub, RawClient, Received, connect_v5_with, publish_packet};
+use midge_wire::{Ack, Packet, Property, QoS, QosPid, ReasonCode};
 use rumqttc::v5::mqttbytes::QoS as RQoS;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
 
 /// The Topic Alias Maximum midge announces (`max_topic_alias`, 10 as in Mosquitto).
 const OUR_TOPIC_ALIAS_MAXIMUM: u16 = 10;
-
-/// A PUBLISH on `topic` (may be empty: with a Topic Alias in `props`), sent as it is by
-/// the tests that choose packet ids themselves.
-fn publish_packet<'a>(
-    topic: &'a str,
-    props: &'a [Property<'a>],
-    qos_pid: QosPid,
-    payload: &'a [u8],
-) -> Packet<'a> {
-    Packet::Publish(Publish {
-        dup: false,
-        qos_pid,
-        retain: false,
-        topic,
-        properties: List::new(props),
-        payload,
-    })
-}
 
 fn puback_reason(client: &mut RawClient, id: u16) -> ReasonCode {
     client.recv(|p| match p {
