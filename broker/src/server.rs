@@ -291,9 +291,17 @@ async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receive
     let broker = Arc::clone(conn.broker());
     let close = Arc::clone(&conn.close);
     let mut partial = BytesMut::new();
-    let mut last_read = Instant::now();
+    let accepted = Instant::now();
+    let mut last_read = accepted;
     let closing = loop {
-        let idle = conn.idle_timeout().map(|t| last_read + t);
+        // Keep-alive counts from the last byte read; the connect timeout from accept, so
+        // a CONNECT trickled in a byte at a time still runs out of time.
+        let since = if conn.session().is_some() {
+            last_read
+        } else {
+            accepted
+        };
+        let idle = conn.idle_timeout().map(|t| since + t);
         let session = conn.session().cloned();
         let pending_out = !conn.out.is_empty();
         let event = tokio::select! {
@@ -366,7 +374,7 @@ fn read_packets(
         if partial.is_empty() {
             let (used, frame_len) = handle_packets(conn, &scratch[..n])?;
             if used < n {
-                partial.reserve(frame_len.unwrap_or(0).max(n - used));
+                partial.reserve(reservation(frame_len, n - used));
                 partial.extend_from_slice(&scratch[used..n]);
             }
         } else {
@@ -375,12 +383,20 @@ fn read_packets(
             partial.advance(used);
             if partial.is_empty() {
                 *partial = BytesMut::new(); // give the memory back while idle
-            } else if let Some(len) = frame_len {
-                partial.reserve(len.saturating_sub(partial.len()));
+            } else {
+                let missing = frame_len.map(|len| len.saturating_sub(partial.len()));
+                partial.reserve(reservation(missing, 0));
             }
         }
         Ok(true)
     })
+}
+
+/// Room to make for the rest of a partial packet: what its header announces, but never
+/// more than one scratch buffer ahead of the bytes actually received, so a header claiming
+/// 256 MiB costs nothing until the bytes come (growth is then amortised by `BytesMut`).
+fn reservation(announced: Option<usize>, at_least: usize) -> usize {
+    announced.unwrap_or(0).min(SCRATCH_SIZE).max(at_least)
 }
 
 /// Decodes and handles packets from `buf`; returns the bytes used and, if a packet is

@@ -165,6 +165,55 @@ impl Midge {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// midge's resident set size now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid()).expect("midge's VmRSS")
+    }
+
+    /// The lines midge logged at `level` ("ERROR", "WARN"…) so far.
+    pub fn log_lines_at(&self, level: &str) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|line| line.split_whitespace().nth(1) == Some(level))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A new well-behaved client subscribed to a topic of its own, for
+    /// [`Self::assert_delivers_to`].
+    pub fn bystander(&self) -> Bystander {
+        let id = unique_client_id("bystander");
+        let topic = format!("healthy/{id}");
+        let mut client = RawClient::connected(self.port, &id);
+        client.subscribe(&topic, QoS::AtLeastOnce);
+        Bystander { client, topic }
+    }
+
+    /// Checks that midge is running and that a new client's QoS 1 message reaches
+    /// `bystander`.
+    pub fn assert_delivers_to(&mut self, bystander: &mut Bystander) {
+        assert!(self.is_running(), "midge is not running");
+        let mut publisher = RawClient::connected(self.port, &unique_client_id("publisher"));
+        publisher.publish(&bystander.topic, b"still serving", QoS::AtLeastOnce, false);
+        let p = bystander.client.recv_publish();
+        assert_eq!(
+            (&p.topic[..], &p.payload[..]),
+            (&bystander.topic[..], &b"still serving"[..]),
+            "message to a well-behaved client"
+        );
+        bystander.client.acknowledge(&p);
+        publisher.disconnect();
+        assert!(self.is_running(), "midge is not running");
+    }
+
+    /// Checks that midge is running and serves well-behaved clients: a client connecting
+    /// now subscribes and gets a message another new client publishes.
+    pub fn assert_still_serving(&mut self) {
+        let mut bystander = self.bystander();
+        self.assert_delivers_to(&mut bystander);
+        bystander.client.disconnect();
+    }
+
     /// Runs `mosquitto_pub` against this broker and waits for it.
     pub fn mosquitto_pub(&self, args: &[&str]) -> Output {
         self.client("mosquitto_pub", args)
@@ -215,6 +264,29 @@ impl Drop for Midge {
             let _ = std::fs::remove_file(&self.log_path);
         }
     }
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` in `/proc/PID/status`);
+/// `None` once it has exited.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A client id no other call in this test process returns: `prefix-N`.
+pub fn unique_client_id(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A well-behaved client subscribed to a topic only it uses, from [`Midge::bystander`]: a
+/// test keeps it connected while it misbehaves with other connections, and checks with
+/// [`Midge::assert_delivers_to`] that it is still served.
+#[derive(Debug)]
+pub struct Bystander {
+    pub client: RawClient,
+    topic: String,
 }
 
 /// Runs `midge passwd ARGS` (mosquitto_passwd's interface) and checks it succeeded.
@@ -908,6 +980,18 @@ impl RawClient {
             .set_read_timeout(Some(TIMEOUT))
             .expect("set timeout");
         closed
+    }
+
+    /// A second handle on the same connection, with its own read buffer: one thread can
+    /// write while another reads. Only while nothing read is left unparsed.
+    pub fn try_clone(&self) -> Self {
+        assert!(self.buf.is_empty(), "bytes read and not parsed yet");
+        Self {
+            stream: self.stream.try_clone().expect("clone the socket"),
+            buf: Vec::new(),
+            version: self.version,
+            next_packet_id: self.next_packet_id,
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
