@@ -10,21 +10,21 @@ use std::collections::HashMap;
 use std::future::pending;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use midge_wire::{DecodeOptions, Decoded, decode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::broker::Broker;
 use crate::config::{Config, Listener, Security};
-use crate::connection::{Closing, Connection, OUT_HIGH_WATER};
+use crate::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
 use crate::rate_limit::{Admission, ConnectionRate};
 use crate::security::access::ListenerAccess;
 use crate::session::Session;
@@ -314,17 +314,24 @@ async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receive
         };
         let step = match event {
             Event::Readable(Err(e)) | Event::Writable(Err(e)) => Err(Closing::SocketError(e)),
-            Event::Readable(Ok(())) => {
-                read_packets(&stream, &mut conn, &mut partial).map(|got_bytes| {
+            Event::Readable(Ok(())) => match read_packets(&stream, &mut conn, &mut partial) {
+                Ok(got_bytes) => {
                     if got_bytes {
                         last_read = Instant::now();
                     }
-                    // Acknowledgements may have opened the in-flight window.
-                    if conn.out.len() < OUT_HIGH_WATER {
-                        conn.send_queued();
+                    match conn.take_password_check() {
+                        Some(check) => check_password(&mut conn, check, &mut partial).await,
+                        None => Ok(()),
                     }
-                })
-            }
+                    .map(|()| {
+                        // Acknowledgements may have opened the in-flight window.
+                        if conn.out.len() < OUT_HIGH_WATER {
+                            conn.send_queued();
+                        }
+                    })
+                }
+                Err(closing) => Err(closing),
+            },
             Event::Writable(Ok(())) => Ok(()),
             Event::Wake => {
                 conn.send_queued();
@@ -404,6 +411,10 @@ fn reservation(announced: Option<usize>, at_least: usize) -> usize {
 fn handle_packets(conn: &mut Connection, buf: &[u8]) -> Result<(usize, Option<usize>), Closing> {
     let mut used = 0;
     loop {
+        if conn.is_waiting() {
+            // CONNECT's password is being checked: what follows waits its turn.
+            return Ok((used, None));
+        }
         let opts = DecodeOptions {
             version: conn.version(),
             max_packet_size: conn.broker().limits.max_packet_size,
@@ -421,6 +432,33 @@ fn handle_packets(conn: &mut Connection, buf: &[u8]) -> Result<(usize, Option<us
             Err(e) => return Err(conn.on_decode_error(e)),
         }
     }
+}
+
+/// Runs a CONNECT's password check on the blocking pool, at most one per core at a time
+/// (argon2 takes tens of milliseconds and megabytes on a small board; on the async
+/// workers it would stall every other client), then handles what the client sent after
+/// CONNECT meanwhile.
+async fn check_password(
+    conn: &mut Connection,
+    check: PasswordCheck,
+    partial: &mut BytesMut,
+) -> Result<(), Closing> {
+    static CHECKS: OnceLock<Semaphore> = OnceLock::new();
+    let checks = CHECKS.get_or_init(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    let valid = match checks.acquire().await {
+        Ok(_permit) => tokio::task::spawn_blocking(move || check.run())
+            .await
+            .unwrap_or(false),
+        Err(_) => false, // the semaphore is never closed
+    };
+    conn.on_password_checked(valid)?;
+    if !partial.is_empty() {
+        let (used, _) = handle_packets(conn, partial)?;
+        partial.advance(used);
+    }
+    Ok(())
 }
 
 /// Writes as much pending output as the socket takes now, without waiting.

@@ -249,3 +249,44 @@ fn connection_rate_caps_new_connections_per_address() {
     later.subscribe("t", QoS::AtMostOnce);
     drop(clients);
 }
+
+/// The password check runs off the async workers while the connection waits: packets a
+/// client sends right behind its CONNECT (in the same write) are handled after it, in
+/// order.
+#[test]
+fn packets_pipelined_behind_a_checked_connect_wait_for_it() {
+    use midge_wire::{List, Packet, ProtocolVersion, Subscribe, Subscription};
+    let passwd = password_file(&[("alice", "secret")]);
+    let midge = Midge::start_with_config(&format!(
+        "allow_anonymous false\npassword_file {}\n",
+        passwd.display()
+    ));
+    let subscriptions = [Subscription {
+        filter: "p/t",
+        options: SubscriptionOptions::new(QoS::AtMostOnce),
+    }];
+    let subscribe = Packet::Subscribe(Subscribe {
+        packet_id: 7,
+        properties: midge_wire::Properties::EMPTY,
+        subscriptions: List::new(&subscriptions),
+    });
+    let mut bytes = midge_e2e::encode(
+        ProtocolVersion::V3_1_1,
+        &Packet::Connect(with_user("p", "alice", b"secret")),
+    );
+    bytes.extend(midge_e2e::encode(ProtocolVersion::V3_1_1, &subscribe));
+    bytes.extend([0xc0, 0]); // PINGREQ
+    let mut client = RawClient::connect(midge.port());
+    client.send(&bytes);
+    assert_eq!(
+        client.recv_frame(),
+        Some(vec![0x20, 2, 0, 0]),
+        "CONNACK first"
+    );
+    assert_eq!(
+        client.recv_frame(),
+        Some(vec![0x90, 3, 0, 7, 0]),
+        "then SUBACK"
+    );
+    assert_eq!(client.recv_frame(), Some(vec![0xd0, 0]), "then PINGRESP");
+}

@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use midge_wire::{
-    Connack, Connect, List, MAX_PACKET_SIZE, Packet, Properties, Property, ProtocolVersion,
-    ReasonCode,
+    Connack, Connect, DecodeOptions, Decoded, List, MAX_PACKET_SIZE, Packet, Properties, Property,
+    ProtocolVersion, ReasonCode, decode,
 };
 use tracing::info;
 
 use super::deliver::OutAliases;
 use super::{Closing, Connected, Connection, PendingAuth};
+use crate::security::access::ListenerAccess;
 use crate::security::acl::Access;
 use crate::session::Owner;
 use crate::will::Will;
@@ -20,6 +21,66 @@ impl Connection {
         if let Some(reason) = self.refusal(connect) {
             return Err(self.refuse(connect, reason));
         }
+        if let Some(username) = connect.username
+            && self.access.checks_passwords()
+        {
+            // Checking the password can take tens of milliseconds on a small board: the
+            // shell runs it off the async workers and calls `on_password_checked`.
+            let check = PasswordCheck {
+                access: Arc::clone(&self.access),
+                username: username.into(),
+                password: connect.password.unwrap_or_default().to_vec(),
+            };
+            self.waiting = Some(Waiting {
+                connect: stored(connect)?,
+                check: Some(check),
+            });
+            return Ok(());
+        }
+        if !self
+            .access
+            .authenticate(connect.username, connect.password, self.allow_anonymous)
+        {
+            return Err(self.refuse(connect, credentials_refused(connect)));
+        }
+        self.authenticated(connect)
+    }
+
+    /// The CONNECT held while its password was checked goes on, or is refused.
+    pub fn on_password_checked(&mut self, valid: bool) -> Result<(), Closing> {
+        let Some(waiting) = self.waiting.take() else {
+            return Ok(());
+        };
+        let connect = match decode(&waiting.connect, &DecodeOptions::default()) {
+            Ok(Decoded::Complete {
+                packet: Packet::Connect(connect),
+                ..
+            }) => connect,
+            _ => {
+                return Err(Closing::protocol(
+                    ReasonCode::ImplementationSpecificError,
+                    "stored CONNECT lost",
+                ));
+            }
+        };
+        if !valid {
+            return Err(self.refuse(&connect, credentials_refused(&connect)));
+        }
+        self.authenticated(&connect)
+    }
+
+    /// The password check the shell has to run, once.
+    pub fn take_password_check(&mut self) -> Option<PasswordCheck> {
+        self.waiting.as_mut().and_then(|w| w.check.take())
+    }
+
+    /// Whether CONNECT waits for its password check: packets after it must wait too.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    /// Credentials are good: enhanced authentication if the client asks for it, then accept.
+    fn authenticated(&mut self, connect: &Connect<'_>) -> Result<(), Closing> {
         let Some(name) = connect.properties.authentication_method() else {
             return self.accept(connect, &[]);
         };
@@ -29,16 +90,10 @@ impl Connection {
         let mut exchange = method.start(connect.client_id, connect.username);
         let step = exchange.step(connect.properties.authentication_data());
         // Kept whole until the exchange ends: CONNECT is handled then, as if just received.
-        let mut stored = BytesMut::new();
-        Packet::Connect(*connect)
-            .encode_to(connect.version, &mut stored)
-            .map_err(|e| {
-                Closing::protocol(ReasonCode::ImplementationSpecificError, e.to_string())
-            })?;
         let pending = PendingAuth {
             method: name.into(),
             exchange,
-            connect: Some(stored.freeze()),
+            connect: Some(stored(connect)?),
         };
         self.auth_step(step, pending)
     }
@@ -186,18 +241,47 @@ impl Connection {
             // 3.x cannot be told another keep-alive; Mosquitto refuses it this way too.
             return Some(ReasonCode::ClientIdentifierNotValid);
         }
-        if !self
-            .access
-            .authenticate(connect.username, connect.password, self.allow_anonymous)
-        {
-            // As Mosquitto: "bad user name or password" for MQTT 5, "not authorised" for 3.x.
-            return Some(if version.is_v5() && connect.username.is_some() {
-                ReasonCode::BadUserNameOrPassword
-            } else {
-                ReasonCode::NotAuthorized
-            });
-        }
         None
+    }
+}
+
+/// A password check to run off the async workers ([`Connection::take_password_check`]).
+#[derive(Debug)]
+pub struct PasswordCheck {
+    access: Arc<ListenerAccess>,
+    username: Box<str>,
+    password: Vec<u8>,
+}
+
+impl PasswordCheck {
+    pub fn run(&self) -> bool {
+        self.access.verify_password(&self.username, &self.password)
+    }
+}
+
+/// A CONNECT held until its password check is done.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    connect: Bytes,
+    /// Until the shell takes it.
+    check: Option<PasswordCheck>,
+}
+
+/// CONNECT kept as bytes while something outside the connection decides on it.
+fn stored(connect: &Connect<'_>) -> Result<Bytes, Closing> {
+    let mut stored = BytesMut::new();
+    Packet::Connect(*connect)
+        .encode_to(connect.version, &mut stored)
+        .map_err(|e| Closing::protocol(ReasonCode::ImplementationSpecificError, e.to_string()))?;
+    Ok(stored.freeze())
+}
+
+/// As Mosquitto: "bad user name or password" for MQTT 5, "not authorised" for 3.x.
+fn credentials_refused(connect: &Connect<'_>) -> ReasonCode {
+    if connect.version.is_v5() && connect.username.is_some() {
+        ReasonCode::BadUserNameOrPassword
+    } else {
+        ReasonCode::NotAuthorized
     }
 }
 

@@ -34,6 +34,8 @@ use crate::stats::Stats;
 use crate::will::Will;
 
 use authenticate::PendingAuth;
+pub use connect::PasswordCheck;
+use connect::Waiting;
 pub use deliver::OUT_HIGH_WATER;
 
 /// Why a connection ends.
@@ -148,6 +150,8 @@ pub struct Connection {
     state: Option<Connected>,
     /// An enhanced authentication exchange waiting for the client's AUTH.
     pending_auth: Option<PendingAuth>,
+    /// CONNECT waiting for its password check.
+    waiting: Option<Waiting>,
 }
 
 impl Connection {
@@ -163,6 +167,7 @@ impl Connection {
             close: Arc::new(Notify::new()),
             state: None,
             pending_auth: None,
+            waiting: None,
         }
     }
 
@@ -210,10 +215,9 @@ impl Connection {
     pub fn on_packet(&mut self, packet: Packet<'_>) -> Result<(), Closing> {
         let Some(connected) = &self.state else {
             return match packet {
-                Packet::Connect(_) if self.pending_auth.is_some() => Err(Closing::protocol(
-                    ReasonCode::ProtocolError,
-                    "second CONNECT",
-                )),
+                Packet::Connect(_) if self.pending_auth.is_some() || self.waiting.is_some() => Err(
+                    Closing::protocol(ReasonCode::ProtocolError, "second CONNECT"),
+                ),
                 Packet::Connect(connect) => self.on_connect(&connect),
                 Packet::Auth(auth) if self.pending_auth.is_some() => self.on_auth(&auth),
                 other => Err(Closing::protocol(

@@ -76,13 +76,32 @@ impl ListenerAccess {
         password: Option<&[u8]>,
         anonymous: bool,
     ) -> bool {
-        let Some(username) = username else {
-            return anonymous;
-        };
-        match &*self.passwords.read().unwrap_or_else(|e| e.into_inner()) {
-            Some(file) => file.verify(username, password.unwrap_or_default()),
-            None => anonymous,
+        match username {
+            Some(username) if self.checks_passwords() => {
+                self.verify_password(username, password.unwrap_or_default())
+            }
+            _ => anonymous,
         }
+    }
+
+    /// Whether a user name is checked against a password file: a check that may take
+    /// milliseconds (argon2), which the network shell runs off the async workers.
+    pub fn checks_passwords(&self) -> bool {
+        self.passwords
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Checks a password against the password file (false without one).
+    pub fn verify_password(&self, username: &str, password: &[u8]) -> bool {
+        // Clone the Arc so a reload is not held up by a slow check.
+        let file = self
+            .passwords
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        file.is_some_and(|f| f.verify(username, password))
     }
 
     /// The identity a client authenticated as, with the ACL in force now.
