@@ -19,4 +19,5 @@ pub mod shared;
 pub mod stats;
 pub mod subscriptions;
 pub mod sys;
+pub mod tls;
 pub mod will;

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::pending;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use midge_wire::{DecodeOptions, Decoded, decode};
+use rustls::ServerConnection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -23,22 +24,25 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::broker::Broker;
-use crate::config::{Config, Listener, Security};
+use crate::config::{CertificateIdentity, Config, Listener, Security};
 use crate::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
 use crate::rate_limit::{Admission, ConnectionRate};
 use crate::security::access::ListenerAccess;
 use crate::session::Session;
+use crate::tls::{TlsAcceptor, certificate_username};
 
 const SCRATCH_SIZE: usize = 64 * 1024;
 
 thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
+    /// Decrypted bytes of TLS connections (rustls keeps at most a record's worth).
+    static PLAINTEXT: RefCell<Box<[u8]>> = RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
 }
 
 #[derive(Debug)]
 pub struct Server {
     broker: Arc<Broker>,
-    listeners: Vec<(TcpListener, Listener, Arc<ListenerAccess>)>,
+    listeners: Vec<Bound>,
     sys_interval: std::time::Duration,
 }
 
@@ -60,8 +64,21 @@ impl Server {
                     access
                 }
             };
+            let tls = match &listener.tls {
+                Some(settings) => {
+                    Some(Arc::new(TlsAcceptor::load(settings).map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidData, e)
+                    })?))
+                }
+                None => None,
+            };
             match bind_one(listener.addr) {
-                Ok(socket) => listeners.push((socket, listener.clone(), access)),
+                Ok(socket) => listeners.push(Bound {
+                    socket,
+                    listener: listener.clone(),
+                    access,
+                    tls,
+                }),
                 Err(e) if listener.addr.is_ipv6() && listener.addr.ip().is_loopback() => {
                     warn!("not listening on {}: {e}", listener.addr);
                 }
@@ -90,7 +107,7 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(l, _, _)| l.local_addr().ok())
+            .filter_map(|b| b.socket.local_addr().ok())
             .collect()
     }
 
@@ -109,26 +126,27 @@ impl Server {
         let mut any_address_counts: HashMap<u16, Arc<AtomicUsize>> = HashMap::new();
         let mut accesses: Vec<Arc<ListenerAccess>> = Vec::new();
         let rate = Arc::new(ConnectionRate::new(self.broker.limits.connection_rate));
-        for (socket, listener, access) in self.listeners {
-            if !accesses.iter().any(|a| Arc::ptr_eq(a, &access)) {
-                accesses.push(Arc::clone(&access));
+        let mut acceptors: Vec<Arc<TlsAcceptor>> = Vec::new();
+        for bound in self.listeners {
+            if !accesses.iter().any(|a| Arc::ptr_eq(a, &bound.access)) {
+                accesses.push(Arc::clone(&bound.access));
             }
-            let open = if listener.addr.ip().is_unspecified() {
-                Arc::clone(any_address_counts.entry(listener.addr.port()).or_default())
+            acceptors.extend(bound.tls.iter().cloned());
+            let addr = bound.listener.addr;
+            let open = if addr.ip().is_unspecified() {
+                Arc::clone(any_address_counts.entry(addr.port()).or_default())
             } else {
                 Arc::default()
             };
             tokio::spawn(accept_loop(
                 Arc::clone(&self.broker),
-                socket,
-                listener,
-                access,
+                bound,
                 open,
                 Arc::clone(&rate),
                 stop_rx.clone(),
             ));
         }
-        let reloads = tokio::spawn(reload_on_sighup(accesses));
+        let reloads = tokio::spawn(reload_on_sighup(accesses, acceptors));
         shutdown.await;
         reloads.abort();
         info!("shutting down");
@@ -147,10 +165,10 @@ impl Server {
     }
 }
 
-/// Reads the password and ACL files again on SIGHUP (`systemctl reload`). A file that
-/// fails to load leaves the rules in force as they were. Connected clients keep the ACL
-/// they connected with until they reconnect.
-async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>) {
+/// Reads the password, ACL and TLS certificate files again on SIGHUP (`systemctl
+/// reload`). A file that fails to load leaves what was in force as it was. Connected
+/// clients keep the ACL and TLS session they connected with until they reconnect.
+async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>, acceptors: Vec<Arc<TlsAcceptor>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         warn!("cannot watch SIGHUP: configuration files will not be reloaded");
@@ -161,6 +179,12 @@ async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>) {
             match access.reload() {
                 Ok(()) => info!("reloaded password and ACL files"),
                 Err(e) => error!("{e}; keeping the rules in force"),
+            }
+        }
+        for acceptor in &acceptors {
+            match acceptor.reload() {
+                Ok(()) => info!("reloaded TLS certificates"),
+                Err(e) => error!("{e}; keeping the certificates in use"),
             }
         }
     }
@@ -199,13 +223,17 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
 
 async fn accept_loop(
     broker: Arc<Broker>,
-    socket: TcpListener,
-    listener: Listener,
-    access: Arc<ListenerAccess>,
+    bound: Bound,
     open: Arc<AtomicUsize>,
     rate: Arc<ConnectionRate>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Bound {
+        socket,
+        listener,
+        access,
+        tls,
+    } = bound;
     loop {
         let accepted = tokio::select! {
             a = socket.accept() => a,
@@ -244,11 +272,24 @@ async fn accept_loop(
                     .security
                     .allow_anonymous
                     .unwrap_or(peer.ip().is_loopback());
+                let session = match tls.as_deref().map(TlsAcceptor::accept).transpose() {
+                    Ok(session) => session.map(|session| TlsSession {
+                        identity: tls
+                            .as_deref()
+                            .map_or(CertificateIdentity::None, TlsAcceptor::identity),
+                        session,
+                        named: false,
+                    }),
+                    Err(e) => {
+                        error!("TLS on {}: {e}", listener.addr);
+                        continue;
+                    }
+                };
                 let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous)
                     .with_access(Arc::clone(&access));
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve(stream, conn, stop).await;
+                    serve(stream, conn, session, stop).await;
                     drop(guard);
                 });
             }
@@ -259,6 +300,15 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// A bound listening socket with what its connections need.
+#[derive(Debug)]
+struct Bound {
+    socket: TcpListener,
+    listener: Listener,
+    access: Arc<ListenerAccess>,
+    tls: Option<Arc<TlsAcceptor>>,
 }
 
 /// One open connection counted against its listener's `max_connections`.
@@ -286,7 +336,12 @@ enum Event {
     Shutdown,
 }
 
-async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    stream: TcpStream,
+    mut conn: Connection,
+    mut tls: Option<TlsSession>,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let broker = Arc::clone(conn.broker());
     let close = Arc::clone(&conn.close);
@@ -303,7 +358,8 @@ async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receive
         };
         let idle = conn.idle_timeout().map(|t| since + t);
         let session = conn.session().cloned();
-        let pending_out = !conn.out.is_empty();
+        let pending_out =
+            !conn.out.is_empty() || tls.as_ref().is_some_and(|t| t.session.wants_write());
         let event = tokio::select! {
             r = stream.readable(), if conn.out.len() < OUT_HIGH_WATER => Event::Readable(r),
             r = stream.writable(), if pending_out => Event::Writable(r),
@@ -314,24 +370,26 @@ async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receive
         };
         let step = match event {
             Event::Readable(Err(e)) | Event::Writable(Err(e)) => Err(Closing::SocketError(e)),
-            Event::Readable(Ok(())) => match read_packets(&stream, &mut conn, &mut partial) {
-                Ok(got_bytes) => {
-                    if got_bytes {
-                        last_read = Instant::now();
-                    }
-                    match conn.take_password_check() {
-                        Some(check) => check_password(&mut conn, check, &mut partial).await,
-                        None => Ok(()),
-                    }
-                    .map(|()| {
-                        // Acknowledgements may have opened the in-flight window.
-                        if conn.out.len() < OUT_HIGH_WATER {
-                            conn.send_queued();
+            Event::Readable(Ok(())) => {
+                match read_packets(&stream, &mut conn, &mut partial, tls.as_mut()) {
+                    Ok(got_bytes) => {
+                        if got_bytes {
+                            last_read = Instant::now();
                         }
-                    })
+                        match conn.take_password_check() {
+                            Some(check) => check_password(&mut conn, check, &mut partial).await,
+                            None => Ok(()),
+                        }
+                        .map(|()| {
+                            // Acknowledgements may have opened the in-flight window.
+                            if conn.out.len() < OUT_HIGH_WATER {
+                                conn.send_queued();
+                            }
+                        })
+                    }
+                    Err(closing) => Err(closing),
                 }
-                Err(closing) => Err(closing),
-            },
+            }
             Event::Writable(Ok(())) => Ok(()),
             Event::Wake => {
                 conn.send_queued();
@@ -344,16 +402,32 @@ async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receive
         if let Err(closing) = step {
             break closing;
         }
-        if let Err(e) = try_flush(&stream, &mut conn.out, &broker) {
+        let flushed = match &mut tls {
+            None => try_flush(&stream, &mut conn.out, &broker),
+            Some(tls) => tls.flush(&stream, &mut conn.out, &broker),
+        };
+        if let Err(e) = flushed {
             break Closing::SocketError(e);
         }
     };
     conn.on_close(&closing);
-    // Last words (CONNACK refusal, MQTT 5 DISCONNECT), if the client is still reading.
+    // Last words (CONNACK refusal, MQTT 5 DISCONNECT, TLS close_notify or alert), if the
+    // client is still reading.
     let mut stream = stream;
     let last_words = async {
-        if !conn.out.is_empty() {
-            stream.write_all(&conn.out).await?;
+        match &mut tls {
+            None if !conn.out.is_empty() => stream.write_all(&conn.out).await?,
+            None => {}
+            Some(tls) => {
+                tls.session.send_close_notify();
+                loop {
+                    tls.flush(&stream, &mut conn.out, &broker)?;
+                    if conn.out.is_empty() && !tls.session.wants_write() {
+                        break;
+                    }
+                    stream.writable().await?;
+                }
+            }
         }
         stream.shutdown().await
     };
@@ -361,11 +435,13 @@ async fn serve(stream: TcpStream, mut conn: Connection, mut stop: watch::Receive
 }
 
 /// Reads what the socket has into the worker's scratch buffer and handles every whole
-/// packet in it. `Ok(false)` when the readiness was spurious.
+/// packet in it (decrypting first on a TLS listener). `Ok(false)` when the readiness was
+/// spurious.
 fn read_packets(
     stream: &TcpStream,
     conn: &mut Connection,
     partial: &mut BytesMut,
+    tls: Option<&mut TlsSession>,
 ) -> Result<bool, Closing> {
     SCRATCH.with_borrow_mut(|scratch| {
         let n = match stream.try_read(scratch) {
@@ -378,25 +454,126 @@ fn read_packets(
             .stats
             .bytes_received
             .fetch_add(n as u64, Ordering::Relaxed);
-        if partial.is_empty() {
-            let (used, frame_len) = handle_packets(conn, &scratch[..n])?;
-            if used < n {
-                partial.reserve(reservation(frame_len, n - used));
-                partial.extend_from_slice(&scratch[used..n]);
-            }
-        } else {
-            partial.extend_from_slice(&scratch[..n]);
-            let (used, frame_len) = handle_packets(conn, partial)?;
-            partial.advance(used);
-            if partial.is_empty() {
-                *partial = BytesMut::new(); // give the memory back while idle
-            } else {
-                let missing = frame_len.map(|len| len.saturating_sub(partial.len()));
-                partial.reserve(reservation(missing, 0));
-            }
+        match tls {
+            None => feed(conn, partial, &scratch[..n])?,
+            Some(tls) => tls.read(conn, partial, &scratch[..n])?,
         }
         Ok(true)
     })
+}
+
+/// Hands bytes of the MQTT stream to the connection, keeping a packet that is not
+/// complete yet in `partial`.
+fn feed(conn: &mut Connection, partial: &mut BytesMut, bytes: &[u8]) -> Result<(), Closing> {
+    if partial.is_empty() {
+        let (used, frame_len) = handle_packets(conn, bytes)?;
+        if used < bytes.len() {
+            partial.reserve(reservation(frame_len, bytes.len() - used));
+            partial.extend_from_slice(&bytes[used..]);
+        }
+    } else {
+        partial.extend_from_slice(bytes);
+        let (used, frame_len) = handle_packets(conn, partial)?;
+        partial.advance(used);
+        if partial.is_empty() {
+            *partial = BytesMut::new(); // give the memory back while idle
+        } else {
+            let missing = frame_len.map(|len| len.saturating_sub(partial.len()));
+            partial.reserve(reservation(missing, 0));
+        }
+    }
+    Ok(())
+}
+
+/// A connection's TLS session: rustls' sans-IO state, fed from the socket by the shell.
+struct TlsSession {
+    session: ServerConnection,
+    identity: CertificateIdentity,
+    /// The client certificate's user name was handed to the connection.
+    named: bool,
+}
+
+impl TlsSession {
+    /// Decrypts `raw` and feeds the plaintext to the connection.
+    fn read(
+        &mut self,
+        conn: &mut Connection,
+        partial: &mut BytesMut,
+        mut raw: &[u8],
+    ) -> Result<(), Closing> {
+        PLAINTEXT.with_borrow_mut(|plain| {
+            while !raw.is_empty() {
+                self.session
+                    .read_tls(&mut raw)
+                    .map_err(Closing::SocketError)?;
+                self.session.process_new_packets().map_err(Closing::Tls)?;
+                if !self.named && !self.session.is_handshaking() {
+                    // Before any MQTT byte: CONNECT is judged with the certificate's name.
+                    self.named = true;
+                    if self.identity != CertificateIdentity::None {
+                        conn.set_certificate_username(certificate_username(
+                            &self.session,
+                            self.identity,
+                        ));
+                    }
+                }
+                loop {
+                    match self.session.reader().read(plain) {
+                        Ok(0) => return Err(Closing::ConnectionLost), // close_notify
+                        Ok(k) => feed(conn, partial, &plain[..k])?,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(Closing::SocketError(e)),
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves output into rustls and records to the socket, as far as both take it now.
+    fn flush(&mut self, stream: &TcpStream, out: &mut BytesMut, broker: &Broker) -> io::Result<()> {
+        loop {
+            let mut progress = false;
+            if !out.is_empty() {
+                let n = self.session.writer().write(out)?;
+                out.advance(n);
+                progress |= n > 0;
+            }
+            while self.session.wants_write() {
+                match self.session.write_tls(&mut SocketWriter(stream)) {
+                    Ok(n) => {
+                        broker
+                            .stats
+                            .bytes_sent
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                        progress |= n > 0;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            if !progress || (out.is_empty() && !self.session.wants_write()) {
+                break;
+            }
+        }
+        if out.is_empty() {
+            *out = BytesMut::new();
+        }
+        Ok(())
+    }
+}
+
+/// `Write` over a non-blocking socket, for rustls' `write_tls`.
+struct SocketWriter<'a>(&'a TcpStream);
+
+impl Write for SocketWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Room to make for the rest of a partial packet: what its header announces, but never

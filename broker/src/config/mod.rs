@@ -63,6 +63,8 @@ impl Default for Limits {
 pub struct Listener {
     pub addr: SocketAddr,
     pub security: Security,
+    /// TLS on this listener (`certfile` and `keyfile` given).
+    pub tls: Option<Tls>,
     /// Connections accepted at once on this listener; `None` = no limit.
     pub max_connections: Option<usize>,
 }
@@ -72,6 +74,7 @@ impl Listener {
         Self {
             addr,
             security: Security::default(),
+            tls: None,
             max_connections: None,
         }
     }
@@ -100,6 +103,34 @@ impl Security {
             acl_file: self.acl_file.clone().or_else(|| other.acl_file.clone()),
         }
     }
+}
+
+/// A TLS listener's certificate and what it asks of clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM certificate chain (`certfile`).
+    pub certfile: PathBuf,
+    /// PEM private key (`keyfile`).
+    pub keyfile: PathBuf,
+    /// CA certificates client certificates are checked against (`cafile`, `capath`).
+    pub cafile: Option<PathBuf>,
+    pub capath: Option<PathBuf>,
+    /// Clients must present a certificate signed by those CAs (`require_certificate`).
+    pub require_certificate: bool,
+    /// The user name is taken from the client certificate, not from CONNECT.
+    pub identity: CertificateIdentity,
+}
+
+/// Whether, and how, a client certificate names the user (`use_identity_as_username`,
+/// `use_subject_as_username`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertificateIdentity {
+    #[default]
+    None,
+    /// The subject's Common Name.
+    CommonName,
+    /// The whole subject, as an RFC 2253 string.
+    Subject,
 }
 
 /// Where log lines go (`log_dest`).

@@ -29,13 +29,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    Config, ConfigError, Listener, Loaded, LogDest, Security, Warning, read_text, suggest,
+    CertificateIdentity, Config, ConfigError, Listener, Loaded, LogDest, Security, Tls, Warning,
+    read_text, suggest,
 };
 
 /// Options midge acts on.
 const SUPPORTED: &[&str] = &[
     "acl_file",
     "allow_anonymous",
+    "cafile",
+    "capath",
+    "certfile",
+    "keyfile",
+    "require_certificate",
+    "use_identity_as_username",
+    "use_subject_as_username",
     "bind_address",
     "include_dir",
     "listener",
@@ -70,9 +78,6 @@ const UNSUPPORTED: &[&str] = &[
     "autosave_interval",
     "autosave_on_changes",
     "bind_interface",
-    "cafile",
-    "capath",
-    "certfile",
     "check_retain_source",
     "ciphers",
     "ciphers_tls1.3",
@@ -87,7 +92,6 @@ const UNSUPPORTED: &[&str] = &[
     "global_max_connections",
     "global_plugin",
     "http_dir",
-    "keyfile",
     "log_facility",
     "log_timestamp",
     "log_timestamp_format",
@@ -107,7 +111,6 @@ const UNSUPPORTED: &[&str] = &[
     "proxy_protocol_v2_require_tls",
     "psk_file",
     "psk_hint",
-    "require_certificate",
     "retained_persistence",
     "retry_interval",
     "set_tcp_nodelay",
@@ -117,8 +120,6 @@ const UNSUPPORTED: &[&str] = &[
     "tls_keyform",
     "tls_version",
     "upgrade_outgoing_qos",
-    "use_identity_as_username",
-    "use_subject_as_username",
     "use_username_as_clientid",
     "user",
     "websockets_headers_size",
@@ -194,8 +195,8 @@ const SECURITY: &[&str] = &[
     "psk_file",
 ];
 
-/// Listener options that make the listener a TLS one: midge cannot serve it yet.
-const TLS_LISTENER: &[&str] = &["cafile", "capath", "certfile", "keyfile", "psk_hint"];
+/// Listener options that make the listener one midge cannot serve yet (TLS-PSK).
+const TLS_LISTENER: &[&str] = &["psk_hint"];
 
 /// MQTT's largest payload (a 268,435,455-byte remaining length less the smallest header).
 const MQTT_MAX_PAYLOAD: i64 = 268_435_455;
@@ -234,10 +235,49 @@ struct Block {
     max_connections: Option<usize>,
     /// Security options given in this block (with `per_listener_settings true`).
     security: Security,
+    /// TLS options given in this block.
+    tls: TlsOptions,
     /// Why midge cannot open this listener (TLS, websockets, Unix socket).
     unsupported: Option<String>,
     /// Default listener only: the first per-listener option given for it.
     first_setting: Option<(Loc, String)>,
+}
+
+/// A listener block's TLS options as read; `certfile` and `keyfile` make it TLS.
+#[derive(Debug, Default)]
+struct TlsOptions {
+    /// The first TLS option's line, for errors.
+    at: Option<Loc>,
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    cafile: Option<PathBuf>,
+    capath: Option<PathBuf>,
+    require_certificate: bool,
+    identity: CertificateIdentity,
+}
+
+impl TlsOptions {
+    fn settings(&self) -> Result<Option<Tls>, ConfigError> {
+        let Some(at) = &self.at else { return Ok(None) };
+        match (&self.certfile, &self.keyfile) {
+            (Some(certfile), Some(keyfile)) => Ok(Some(Tls {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+                cafile: self.cafile.clone(),
+                capath: self.capath.clone(),
+                require_certificate: self.require_certificate,
+                identity: self.identity,
+            })),
+            (None, _) => Err(at.error(
+                "a TLS listener needs certfile (the server certificate) and keyfile; add \
+                 \"certfile /path/to/server.crt\" to this listener",
+            )),
+            (Some(_), None) => Err(at.error(
+                "a TLS listener needs keyfile (the server's private key) too; add \
+                 \"keyfile /path/to/server.key\" to this listener",
+            )),
+        }
+    }
 }
 
 /// Which listener block the lines of the current file are in.
@@ -324,6 +364,12 @@ impl Parser {
     }
 
     /// The listener block a per-listener option on this line applies to.
+    fn tls_option(&mut self, at: &Loc, state: &FileState, name: &str) -> &mut TlsOptions {
+        let tls = &mut self.listener_option(at, state, name).tls;
+        tls.at.get_or_insert_with(|| at.clone());
+        tls
+    }
+
     /// Where a security option goes: the listener block with `per_listener_settings true`,
     /// else the global settings.
     fn security(&mut self, at: &Loc, state: &FileState, name: &str) -> &mut Security {
@@ -388,6 +434,30 @@ impl Parser {
             "acl_file" => {
                 let path = PathBuf::from(self.one_value(at, name, rest)?);
                 self.security(at, state, name).acl_file = Some(path);
+            }
+            "certfile" | "keyfile" | "cafile" | "capath" => {
+                let path = PathBuf::from(self.one_value(at, name, rest)?);
+                let tls = self.tls_option(at, state, name);
+                *match name {
+                    "certfile" => &mut tls.certfile,
+                    "keyfile" => &mut tls.keyfile,
+                    "cafile" => &mut tls.cafile,
+                    _ => &mut tls.capath,
+                } = Some(path);
+            }
+            "require_certificate" => {
+                let on = self.bool(at, name, rest)?;
+                self.tls_option(at, state, name).require_certificate = on;
+            }
+            "use_identity_as_username" | "use_subject_as_username" => {
+                if self.bool(at, name, rest)? {
+                    self.tls_option(at, state, name).identity =
+                        if name == "use_identity_as_username" {
+                            CertificateIdentity::CommonName
+                        } else {
+                            CertificateIdentity::Subject
+                        };
+                }
             }
             "per_listener_settings" => {
                 let on = self.bool(at, name, rest)?;
@@ -790,6 +860,7 @@ impl Parser {
                 listeners.push(Listener {
                     addr,
                     security: block.security.clone(),
+                    tls: block.tls.settings()?,
                     max_connections: block.max_connections,
                 });
             }
@@ -863,6 +934,9 @@ fn example(name: &str) -> &'static str {
         "port" => "port 1883",
         "bind_address" => "bind_address 127.0.0.1",
         "allow_anonymous" => "allow_anonymous false",
+        "require_certificate" => "require_certificate true",
+        "use_identity_as_username" => "use_identity_as_username true",
+        "use_subject_as_username" => "use_subject_as_username true",
         "password_file" => "password_file /etc/mosquitto/passwd",
         "acl_file" => "acl_file /etc/mosquitto/acl",
         "per_listener_settings" => "per_listener_settings true",
@@ -1507,18 +1581,31 @@ max_connections 5
     }
 
     #[test]
-    fn tls_listener_is_not_opened() {
-        let text = "listener 1883\nlistener 8883\ncertfile /etc/c.pem\nkeyfile /etc/k.pem\n";
+    fn tls_listeners_and_their_options() {
+        let text = "listener 1883\nlistener 8883 127.0.0.1\ncertfile /etc/c.pem\nkeyfile /etc/k.pem\n\
+                    cafile /etc/ca.pem\nrequire_certificate true\nuse_identity_as_username true\n";
         let loaded = ok("tls", text);
-        assert_eq!(loaded.config.listeners, Config::all_interfaces(1883));
-        let last = loaded.warnings.last().unwrap();
-        assert_eq!(last.line, 2);
+        let listeners = &loaded.config.listeners;
         assert!(
-            last.message.contains("port 8883 needs TLS (certfile)"),
-            "{last}"
+            listeners[..2].iter().all(|l| l.tls.is_none()),
+            "listener 1883 stays plain"
         );
+        let tls = listeners[2].tls.as_ref().expect("8883 is TLS");
+        assert_eq!(tls.certfile, PathBuf::from("/etc/c.pem"));
+        assert_eq!(tls.keyfile, PathBuf::from("/etc/k.pem"));
+        assert_eq!(tls.cafile, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(tls.require_certificate);
+        assert_eq!(tls.identity, CertificateIdentity::CommonName);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 
-        let (line, msg) = err("tls-only", "listener 8883\ncafile /etc/ca.pem\n");
+        let (line, msg) = err("tls-nokey", "listener 8883\ncertfile /etc/c.pem\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("keyfile"), "{msg}");
+        let (line, msg) = err("tls-nocert", "listener 8883\ncafile /etc/ca.pem\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("certfile"), "{msg}");
+
+        let (line, msg) = err("psk-only", "listener 8883\npsk_hint hint\n");
         assert_eq!(line, 1);
         assert!(msg.contains("no other listener"), "{msg}");
 

@@ -41,6 +41,11 @@
 //! # names set them for every listener).
 //! password_file = "/etc/midge/passwd"
 //! acl_file = "/etc/midge/acl"
+//! # TLS: the server certificate chain and key (PEM); cafile/capath check client
+//! # certificates, require_certificate demands one, use_identity_as_username (or
+//! # use_subject_as_username) takes the user name from it.
+//! # certfile = "/etc/midge/server.crt"
+//! # keyfile = "/etc/midge/server.key"
 //! # Connections open at once on this listener; omitted: no limit.
 //! max_connections = 1000
 //! ```
@@ -54,7 +59,8 @@ use ::toml::Spanned;
 use serde::Deserialize;
 
 use super::{
-    Config, ConfigError, Listener, Loaded, LogDest, Security, check_log_filter, read_text, suggest,
+    CertificateIdentity, Config, ConfigError, Listener, Loaded, LogDest, Security, Tls,
+    check_log_filter, read_text, suggest,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +107,16 @@ struct ListenerSection {
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     max_connections: Option<Spanned<i64>>,
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    cafile: Option<PathBuf>,
+    capath: Option<PathBuf>,
+    #[serde(default)]
+    require_certificate: bool,
+    #[serde(default)]
+    use_identity_as_username: bool,
+    #[serde(default)]
+    use_subject_as_username: bool,
 }
 
 pub(super) fn load(path: &Path) -> Result<Loaded, ConfigError> {
@@ -280,6 +296,7 @@ impl Source<'_> {
                 )
             })?;
             let line = line_of(self.text, section.bind.span().start);
+            let tls = self.tls(&section)?;
             for addr in addrs {
                 if let Some((_, first)) = first_at.iter().find(|(a, _)| *a == addr) {
                     return Err(self.error(
@@ -298,11 +315,53 @@ impl Source<'_> {
                         password_file: section.password_file.clone(),
                         acl_file: section.acl_file.clone(),
                     },
+                    tls: tls.clone(),
                     max_connections,
                 });
             }
         }
         Ok(config)
+    }
+
+    /// A listener's TLS settings: `certfile` and `keyfile` make it TLS.
+    fn tls(&self, section: &ListenerSection) -> Result<Option<Tls>, ConfigError> {
+        let identity = match (
+            section.use_identity_as_username,
+            section.use_subject_as_username,
+        ) {
+            (true, true) => {
+                return Err(self.error(
+                    section.bind.span(),
+                    "use_identity_as_username and use_subject_as_username exclude each other; \
+                     keep one"
+                        .into(),
+                ));
+            }
+            (true, false) => CertificateIdentity::CommonName,
+            (false, true) => CertificateIdentity::Subject,
+            (false, false) => CertificateIdentity::None,
+        };
+        let wants_tls = section.cafile.is_some()
+            || section.capath.is_some()
+            || section.require_certificate
+            || identity != CertificateIdentity::None;
+        match (&section.certfile, &section.keyfile) {
+            (Some(certfile), Some(keyfile)) => Ok(Some(Tls {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+                cafile: section.cafile.clone(),
+                capath: section.capath.clone(),
+                require_certificate: section.require_certificate,
+                identity,
+            })),
+            (None, None) if !wants_tls => Ok(None),
+            _ => Err(self.error(
+                section.bind.span(),
+                "a TLS listener needs both certfile and keyfile (certfile = \"/etc/midge/server.crt\", \
+                 keyfile = \"/etc/midge/server.key\")"
+                    .into(),
+            )),
+        }
     }
 
     fn log_dest(&self, dest: &Spanned<String>) -> Result<LogDest, ConfigError> {
@@ -504,6 +563,7 @@ mod tests {
                     password_file: Some("/etc/midge/passwd".into()),
                     acl_file: Some("/etc/midge/acl".into()),
                 },
+                tls: None,
                 max_connections: Some(1000),
             }],
             ..Config::default()

@@ -21,6 +21,19 @@ impl Connection {
         if let Some(reason) = self.refusal(connect) {
             return Err(self.refuse(connect, reason));
         }
+        if let Some(from_certificate) = self.certificate_username.clone() {
+            // As Mosquitto's use_identity_as_username: the certificate authenticates the
+            // client; CONNECT's user name and password are not used.
+            let Some(name) = from_certificate else {
+                return Err(self.refuse(connect, ReasonCode::NotAuthorized));
+            };
+            let connect = Connect {
+                username: Some(&name),
+                password: None,
+                ..*connect
+            };
+            return self.authenticated(&connect);
+        }
         if let Some(username) = connect.username
             && self.access.checks_passwords()
         {

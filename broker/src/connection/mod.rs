@@ -62,6 +62,8 @@ pub enum Closing {
     Refused(ReasonCode),
     /// A read or write failed.
     SocketError(std::io::Error),
+    /// The TLS handshake or a record failed (unknown CA, expired certificate…).
+    Tls(rustls::Error),
     ShuttingDown,
 }
 
@@ -107,6 +109,7 @@ impl fmt::Display for Closing {
             }
             Self::Refused(reason) => write!(f, "refused ({reason:?})"),
             Self::SocketError(e) => write!(f, "socket error ({e}), disconnecting"),
+            Self::Tls(e) => write!(f, "TLS error ({e}), disconnecting"),
             Self::ShuttingDown => f.write_str("disconnected: broker shutting down"),
         }
     }
@@ -152,6 +155,9 @@ pub struct Connection {
     pending_auth: Option<PendingAuth>,
     /// CONNECT waiting for its password check.
     waiting: Option<Waiting>,
+    /// The user name a TLS client certificate gives, on listeners that take it from
+    /// there (`use_identity_as_username`): it replaces CONNECT's, and no password is asked.
+    certificate_username: Option<Option<Box<str>>>,
 }
 
 impl Connection {
@@ -168,6 +174,7 @@ impl Connection {
             state: None,
             pending_auth: None,
             waiting: None,
+            certificate_username: None,
         }
     }
 
@@ -175,6 +182,12 @@ impl Connection {
     pub fn with_access(mut self, access: Arc<ListenerAccess>) -> Self {
         self.access = access;
         self
+    }
+
+    /// The TLS layer's verdict on the client certificate: the user name it gives, or
+    /// `None` for no usable certificate (then CONNECT is refused).
+    pub fn set_certificate_username(&mut self, username: Option<String>) {
+        self.certificate_username = Some(username.map(Box::from));
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -311,10 +324,15 @@ impl Connection {
     /// closing, publishes or schedules the will if due, releases the session, logs.
     pub fn on_close(&mut self, closing: &Closing) {
         let Some(connected) = self.state.take() else {
-            debug!(
-                "connection from {} closed before CONNECT: {closing}",
-                self.peer
-            );
+            match closing {
+                // Handshake failures are what an operator needs to see (wrong CA, expired
+                // or missing client certificate).
+                Closing::Tls(e) => warn!("TLS with {} failed: {e}.", self.peer),
+                _ => debug!(
+                    "connection from {} closed before CONNECT: {closing}",
+                    self.peer
+                ),
+            }
             return;
         };
         let client = Arc::clone(&connected.session.client_id);
@@ -333,7 +351,7 @@ impl Connection {
         }
         match closing {
             Closing::Disconnected { .. } => info!("Client {client} disconnected."),
-            Closing::ProtocolError { .. } | Closing::SocketError(_) => {
+            Closing::ProtocolError { .. } | Closing::SocketError(_) | Closing::Tls(_) => {
                 warn!("Client {client} {closing}.")
             }
             _ => info!("Client {client} {closing}."),
