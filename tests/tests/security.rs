@@ -290,3 +290,37 @@ fn packets_pipelined_behind_a_checked_connect_wait_for_it() {
     );
     assert_eq!(client.recv_frame(), Some(vec![0xd0, 0]), "then PINGRESP");
 }
+
+/// An ACL reload applies to connected clients at once: what alice may no longer read stops
+/// reaching her, without reconnecting.
+#[test]
+fn sighup_reloads_the_acl_for_connected_clients() {
+    let passwd = password_file(&[("alice", "a"), ("admin", "z")]);
+    let acl = temp_file(
+        "reload.acl",
+        "user alice\ntopic read news/#\nuser admin\ntopic readwrite #\n",
+    );
+    let midge = Midge::start_with_config(&format!(
+        "allow_anonymous false\npassword_file {}\nacl_file {}\n",
+        passwd.display(),
+        acl.display()
+    ));
+    let (mut alice, _) = RawClient::handshake(midge.port(), with_user("alice-1", "alice", b"a"));
+    alice.subscribe("news/#", QoS::AtMostOnce);
+    let (mut admin, _) = RawClient::handshake(midge.port(), with_user("admin-1", "admin", b"z"));
+    admin.publish("news/1", b"before", QoS::AtLeastOnce, false);
+    assert_eq!(alice.recv_publish().payload, b"before");
+
+    std::fs::write(
+        &acl,
+        "user alice\ntopic read weather/#\nuser admin\ntopic readwrite #\n",
+    )
+    .unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &midge.pid().to_string()])
+        .status();
+    assert!(hup.is_ok_and(|s| s.success()));
+    assert!(midge.wait_for_log("reloaded password and ACL files"));
+    admin.publish("news/2", b"after", QoS::AtLeastOnce, false);
+    alice.sync(); // nothing arrived
+}

@@ -14,26 +14,26 @@ pub struct ListenerAccess {
     acl: RwLock<Option<Arc<AclFile>>>,
 }
 
-/// Who a connected client is, for ACL checks on what it publishes and receives.
+/// Who a connected client is, for ACL checks on what it publishes and receives. The
+/// checks use the ACL in force at the time, so a reload applies to connected clients.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub username: Option<Arc<str>>,
-    /// `None`: no ACL file, everything is allowed.
-    pub acl: Option<Arc<AclFile>>,
+    access: Arc<ListenerAccess>,
 }
 
 impl Identity {
     /// May this client publish to (`Write`) or receive from (`Read`) `topic`?
     pub fn allows(&self, client_id: &str, topic: &str, access: Access) -> bool {
-        self.acl
-            .as_ref()
+        self.access
+            .acl()
             .is_none_or(|acl| acl.allows(client_id, self.username.as_deref(), topic, access))
     }
 
     /// May this client subscribe to `filter`?
     pub fn allows_subscribe(&self, client_id: &str, filter: &str) -> bool {
-        self.acl
-            .as_ref()
+        self.access
+            .acl()
             .is_none_or(|acl| acl.allows_subscribe(client_id, self.username.as_deref(), filter))
     }
 }
@@ -104,12 +104,16 @@ impl ListenerAccess {
         file.is_some_and(|f| f.verify(username, password))
     }
 
-    /// The identity a client authenticated as, with the ACL in force now.
-    pub fn identity(&self, username: Option<&str>) -> Identity {
+    /// The identity a client authenticated as on this listener.
+    pub fn identity(self: &Arc<Self>, username: Option<&str>) -> Identity {
         Identity {
             username: username.map(Arc::from),
-            acl: self.acl.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            access: Arc::clone(self),
         }
+    }
+
+    fn acl(&self) -> Option<Arc<AclFile>> {
+        self.acl.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -158,7 +162,7 @@ mod tests {
             acl_file: Some(path.clone()),
             ..Security::default()
         };
-        let access = ListenerAccess::load(&security).unwrap();
+        let access = Arc::new(ListenerAccess::load(&security).unwrap());
         let alice = access.identity(Some("alice"));
         assert!(alice.allows("c", "a/b", Access::Write));
         assert!(!alice.allows("c", "b", Access::Write));
