@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use midge_wire::{DecodeOptions, Decoded, decode};
+use midge_wire::{DecodeOptions, Decoded, ReasonCode, decode};
 use rustls::ServerConnection;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -334,6 +334,8 @@ enum Event {
     TakenOver,
     Idle,
     Shutdown,
+    /// The listener's password and ACL files were reloaded.
+    Reloaded,
 }
 
 async fn serve(
@@ -346,6 +348,7 @@ async fn serve(
     let broker = Arc::clone(conn.broker());
     let close = Arc::clone(&conn.close);
     let mut partial = BytesMut::new();
+    let mut reloads = conn.access_reloads();
     let accepted = Instant::now();
     let mut last_read = accepted;
     let closing = loop {
@@ -367,6 +370,7 @@ async fn serve(
             _ = close.notified() => Event::TakenOver,
             _ = sleep_opt(idle) => Event::Idle,
             _ = stop.changed() => Event::Shutdown,
+            Ok(()) = reloads.changed() => Event::Reloaded,
         };
         let step = match event {
             Event::Readable(Err(e)) | Event::Writable(Err(e)) => Err(Closing::SocketError(e)),
@@ -398,6 +402,10 @@ async fn serve(
             Event::TakenOver => Err(Closing::TakenOver),
             Event::Idle => Err(conn.idle_closing()),
             Event::Shutdown => Err(Closing::ShuttingDown),
+            Event::Reloaded => match conn.recheck_password() {
+                Some(check) => check_password(&mut conn, check, &mut partial).await,
+                None => Ok(()),
+            },
         };
         if let Err(closing) = step {
             break closing;
@@ -611,10 +619,10 @@ fn handle_packets(conn: &mut Connection, buf: &[u8]) -> Result<(usize, Option<us
     }
 }
 
-/// Runs a CONNECT's password check on the blocking pool, at most one per core at a time
-/// (argon2 takes tens of milliseconds and megabytes on a small board; on the async
-/// workers it would stall every other client), then handles what the client sent after
-/// CONNECT meanwhile.
+/// Runs a password check on the blocking pool, at most one per core at a time (argon2
+/// takes tens of milliseconds and megabytes on a small board; on the async workers it
+/// would stall every other client), then handles what the client sent after CONNECT
+/// meanwhile. Also used to check a connected client again after a reload.
 async fn check_password(
     conn: &mut Connection,
     check: PasswordCheck,
@@ -625,12 +633,22 @@ async fn check_password(
         Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
     });
     let valid = match checks.acquire().await {
-        Ok(_permit) => tokio::task::spawn_blocking(move || check.run())
-            .await
-            .unwrap_or(false),
-        Err(_) => false, // the semaphore is never closed
+        Ok(_permit) => {
+            let checked = tokio::task::spawn_blocking(move || {
+                let valid = check.run();
+                (check, valid)
+            });
+            checked.await.ok()
+        }
+        Err(_) => None, // the semaphore is never closed
     };
-    conn.on_password_checked(valid)?;
+    let Some((check, valid)) = valid else {
+        return Err(Closing::protocol(
+            ReasonCode::ImplementationSpecificError,
+            "password check failed",
+        ));
+    };
+    conn.on_password_checked(check, valid)?;
     if !partial.is_empty() {
         let (used, _) = handle_packets(conn, partial)?;
         partial.advance(used);

@@ -60,7 +60,22 @@ impl Connection {
     }
 
     /// The CONNECT held while its password was checked goes on, or is refused.
-    pub fn on_password_checked(&mut self, valid: bool) -> Result<(), Closing> {
+    pub fn on_password_checked(
+        &mut self,
+        check: PasswordCheck,
+        valid: bool,
+    ) -> Result<(), Closing> {
+        if self.state.is_some() {
+            // A re-check after the password file was reloaded.
+            return if valid {
+                Ok(())
+            } else {
+                Err(Closing::protocol(
+                    ReasonCode::NotAuthorized,
+                    "credentials no longer valid after reload",
+                ))
+            };
+        }
         let Some(waiting) = self.waiting.take() else {
             return Ok(());
         };
@@ -79,7 +94,16 @@ impl Connection {
         if !valid {
             return Err(self.refuse(&connect, credentials_refused(&connect)));
         }
-        self.authenticated(&connect)
+        self.authenticated(&connect)?;
+        // Kept to check again when the password file is reloaded (Mosquitto keeps them too).
+        self.credentials = Some(check);
+        Ok(())
+    }
+
+    /// After the password file was reloaded: the check to run again for this client, if it
+    /// authenticated with a password.
+    pub fn recheck_password(&self) -> Option<PasswordCheck> {
+        self.state.as_ref().and(self.credentials.clone())
     }
 
     /// The password check the shell has to run, once.
@@ -259,7 +283,7 @@ impl Connection {
 }
 
 /// A password check to run off the async workers ([`Connection::take_password_check`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PasswordCheck {
     access: Arc<ListenerAccess>,
     username: Box<str>,

@@ -68,7 +68,7 @@ pub enum Closing {
 }
 
 impl Closing {
-    fn protocol(reason: ReasonCode, detail: impl Into<String>) -> Self {
+    pub fn protocol(reason: ReasonCode, detail: impl Into<String>) -> Self {
         Self::ProtocolError {
             reason,
             detail: detail.into(),
@@ -158,6 +158,8 @@ pub struct Connection {
     /// The user name a TLS client certificate gives, on listeners that take it from
     /// there (`use_identity_as_username`): it replaces CONNECT's, and no password is asked.
     certificate_username: Option<Option<Box<str>>>,
+    /// The password the client authenticated with, to check again on reload.
+    credentials: Option<PasswordCheck>,
 }
 
 impl Connection {
@@ -175,6 +177,7 @@ impl Connection {
             pending_auth: None,
             waiting: None,
             certificate_username: None,
+            credentials: None,
         }
     }
 
@@ -188,6 +191,11 @@ impl Connection {
     /// `None` for no usable certificate (then CONNECT is refused).
     pub fn set_certificate_username(&mut self, username: Option<String>) {
         self.certificate_username = Some(username.map(Box::from));
+    }
+
+    /// Changes when the listener's password and ACL files are reloaded.
+    pub fn access_reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.access.reloads()
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
