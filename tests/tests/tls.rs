@@ -227,3 +227,29 @@ fn sighup_reloads_the_server_certificate() {
         "old one no longer"
     );
 }
+
+#[test]
+fn use_subject_as_username_takes_the_whole_subject() {
+    let pki = make_pki("subject");
+    let extra = format!(
+        "cafile {}\nrequire_certificate true\nuse_subject_as_username true\n",
+        path(&pki.ca)
+    );
+    let (midge, port) = tls_broker(&pki, &extra);
+    let with_cert = [
+        "--cafile",
+        path(&pki.ca),
+        "--cert",
+        path(&pki.client_cert),
+        "--key",
+        path(&pki.client_key),
+        "-i",
+        "subject-client",
+    ];
+    assert!(tls_pub(port, &with_cert).status.success());
+    assert!(
+        midge.wait_for_log("as subject-client (p4, c1, k60, u'CN=alice')"),
+        "{}",
+        midge.log()
+    );
+}
