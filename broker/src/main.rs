@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use midge::config::{self, Config, Listener, Loaded, LogConfig, LogDest, Security};
+use midge::security::access::ListenerAccess;
 use midge::server::Server;
+use midge::tls::TlsAcceptor;
 use tracing::{error, info, warn};
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 
@@ -215,6 +217,19 @@ fn test_config(settings: &Settings) -> ExitCode {
         if let LogDest::File(path) = dest
             && let Err(message) = check_log_file(path)
         {
+            eprintln!("midge: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // The files the listeners name must load too: password, ACL, certificates.
+    for listener in &settings.config.listeners {
+        let files = ListenerAccess::load(&listener.security).and_then(|_| {
+            listener
+                .tls
+                .as_ref()
+                .map_or(Ok(()), |tls| TlsAcceptor::load(tls).map(drop))
+        });
+        if let Err(message) = files {
             eprintln!("midge: {message}");
             return ExitCode::FAILURE;
         }

@@ -37,7 +37,8 @@ pub struct Midge {
     log_path: PathBuf,
 }
 
-fn midge_binary() -> PathBuf {
+/// The `midge` binary under test.
+pub fn midge_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("MIDGE_BIN") {
         return bin.into();
     }

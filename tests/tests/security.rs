@@ -330,3 +330,24 @@ fn sighup_reloads_the_acl_for_connected_clients() {
     admin.publish("news/2", b"after", QoS::AtLeastOnce, false);
     alice.sync(); // nothing arrived
 }
+
+/// `--test-config` loads the password, ACL and certificate files too: a broken one fails
+/// the check with its file and line, before the broker is ever started with it.
+#[test]
+fn test_config_checks_the_security_files() {
+    let acl = temp_file("bad.acl", "user alice\ntopic readwrite a/#\ntopik read b\n");
+    let conf = temp_file(
+        "secure.conf",
+        &format!("listener 1883 127.0.0.1\nacl_file {}\n", acl.display()),
+    );
+    let out = std::process::Command::new(midge_e2e::midge_binary())
+        .args(["--test-config", "-c", conf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:", acl.display())),
+        "{stderr}"
+    );
+}
