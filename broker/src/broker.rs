@@ -157,6 +157,15 @@ impl Broker {
                 .as_ref()
                 .is_none_or(|o| o.connection_id != connection_id)
             {
+                // Taken over. If a clean start replaced the session, it is dead: whatever
+                // this connection still subscribed it to (racing the takeover) goes too.
+                drop(state);
+                let replaced = !sessions
+                    .get(&session.client_id)
+                    .is_some_and(|s| Arc::ptr_eq(s, session));
+                if replaced {
+                    self.drop_subscriptions(session);
+                }
                 return;
             }
             state.owner = None;

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use midge_wire::{
-    Ack, Connack, DecodeError, Disconnect, List, Packet, Properties, Property, ProtocolVersion,
-    ReasonCode,
+    Ack, Connack, DecodeError, Disconnect, List, Packet, PacketType, Properties, Property,
+    ProtocolVersion, ReasonCode,
 };
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
@@ -87,7 +87,12 @@ impl Closing {
     /// The reason an MQTT 5 client is told in the server's DISCONNECT, if it gets one.
     fn disconnect_reason(&self) -> Option<ReasonCode> {
         match self {
-            Self::ProtocolError { reason, .. } => Some(*reason),
+            // A decode error's code may be one DISCONNECT cannot carry (0x84 for a second
+            // CONNECT of an unknown version): that is a protocol error.
+            Self::ProtocolError { reason, .. } if reason.is_valid_for(PacketType::Disconnect) => {
+                Some(*reason)
+            }
+            Self::ProtocolError { .. } => Some(ReasonCode::ProtocolError),
             Self::KeepAliveTimeout => Some(ReasonCode::KeepAliveTimeout),
             Self::TakenOver => Some(ReasonCode::SessionTakenOver),
             Self::ShuttingDown => Some(ReasonCode::ServerShuttingDown),
@@ -248,6 +253,16 @@ impl Connection {
             };
         };
         let session = Arc::clone(&connected.session);
+        if session
+            .state()
+            .owner
+            .as_ref()
+            .is_none_or(|o| o.connection_id != self.id)
+        {
+            // Another connection took the session over: nothing more is done for this
+            // one, or a late SUBSCRIBE would outlive the session it went into.
+            return Err(Closing::TakenOver);
+        }
         match packet {
             Packet::Connect(_) => Err(Closing::protocol(
                 ReasonCode::ProtocolError,
@@ -351,11 +366,18 @@ impl Connection {
                 _ => None,
             };
             let properties: Vec<Property<'_>> = detail.into_iter().collect();
-            let disconnect = Disconnect {
+            let with_detail = Packet::Disconnect(Disconnect {
                 reason,
                 properties: List::new(&properties),
+            });
+            // The Reason String is left out if it would take the packet over the client's
+            // Maximum Packet Size [MQTT-3.14.2-3].
+            let disconnect = if fits(&with_detail, &connected) {
+                with_detail
+            } else {
+                Packet::Disconnect(Disconnect::new(reason))
             };
-            self.send_in(connected.version, Packet::Disconnect(disconnect));
+            self.send_in(connected.version, disconnect);
         }
         match closing {
             Closing::Disconnected { .. } => info!("Client {client} disconnected."),
@@ -405,6 +427,13 @@ impl Connection {
     fn send_in(&mut self, version: ProtocolVersion, packet: Packet<'_>) {
         encode(&mut self.out, version, &packet, &self.broker.stats);
     }
+}
+
+/// Whether `packet` is within the client's Maximum Packet Size.
+fn fits(packet: &Packet<'_>, connected: &Connected) -> bool {
+    packet
+        .encoded_len(connected.version)
+        .is_ok_and(|len| len <= connected.max_packet_size as usize)
 }
 
 fn encode(out: &mut BytesMut, version: ProtocolVersion, packet: &Packet<'_>, stats: &Stats) {

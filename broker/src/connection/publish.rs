@@ -142,11 +142,25 @@ impl Connection {
         } else {
             List::EMPTY
         };
-        let ack = Ack {
+        let mut ack = Ack {
             packet_id: id,
             reason,
             properties,
         };
+        let packet = |ack| {
+            if kind == PacketType::Pubrec {
+                Packet::Pubrec(ack)
+            } else {
+                Packet::Puback(ack)
+            }
+        };
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|c| !super::fits(&packet(ack), c))
+        {
+            ack.properties = List::EMPTY; // never over the client's Maximum Packet Size
+        }
         self.send(if kind == PacketType::Pubrec {
             Packet::Pubrec(ack)
         } else {

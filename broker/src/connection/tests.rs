@@ -345,3 +345,79 @@ fn enhanced_authentication_wrong_answer_and_unknown_method_are_refused() {
         ["CONNACK BadAuthenticationMethod sp0"]
     );
 }
+
+fn v5_client<'a>(broker: &Arc<Broker>, id: &str, props: &'a [Property<'a>]) -> Connection {
+    let mut c = Connection::new(Arc::clone(broker), "127.0.0.1:9".parse().unwrap(), true);
+    let connect = Connect {
+        version: ProtocolVersion::V5,
+        clean_start: true,
+        keep_alive: 60,
+        properties: List::new(props),
+        client_id: id,
+        will: None,
+        username: None,
+        password: None,
+    };
+    c.on_packet(Packet::Connect(connect)).unwrap();
+    sent_in(&mut c, ProtocolVersion::V5);
+    c
+}
+
+/// Found by the connection fuzzer: a connection whose session was taken over by a clean
+/// start must not subscribe the dead session to anything.
+#[test]
+fn a_taken_over_connection_handles_nothing_more() {
+    let broker = broker();
+    let mut old = v5_client(&broker, "b", &[]);
+    let _new = v5_client(&broker, "b", &[]);
+    let subs = [midge_wire::Subscription {
+        filter: "t",
+        options: SubscriptionOptions::new(QoS::AtMostOnce),
+    }];
+    let subscribe = Subscribe {
+        packet_id: 1,
+        properties: Properties::EMPTY,
+        subscriptions: List::new(&subs),
+    };
+    assert!(matches!(
+        old.on_packet(Packet::Subscribe(subscribe)),
+        Err(Closing::TakenOver)
+    ));
+    old.on_close(&Closing::TakenOver);
+    assert_eq!(broker.subscription_count(), 0);
+}
+
+/// Found by the connection fuzzer: DISCONNECT carries only its own reason codes, and its
+/// Reason String is dropped rather than exceed the client's Maximum Packet Size.
+#[test]
+fn server_disconnect_reason_is_valid_and_fits_the_client() {
+    let broker = broker();
+    let small = [Property::MaximumPacketSize(16)];
+    let mut c = v5_client(&broker, "small", &small);
+    let closing = Closing::protocol(
+        ReasonCode::UnsupportedProtocolVersion,
+        "a long explanation of the problem",
+    );
+    c.on_close(&closing);
+    let out = std::mem::take(&mut c.out);
+    let opts = DecodeOptions {
+        version: ProtocolVersion::V5,
+        ..DecodeOptions::default()
+    };
+    let Ok(Decoded::Complete {
+        packet: Packet::Disconnect(d),
+        len,
+    }) = decode(&out, &opts)
+    else {
+        panic!("expected a DISCONNECT in {out:?}")
+    };
+    assert_eq!(
+        d.reason,
+        ReasonCode::ProtocolError,
+        "0x84 is not a DISCONNECT code"
+    );
+    assert!(
+        d.properties.is_empty() && len <= 16,
+        "no Reason String past the maximum"
+    );
+}
