@@ -40,9 +40,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use midge_wire::topic::{self, SharedFilter};
+
+use crate::config::ConfigError;
 
 /// The kind of access asked for a topic name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,43 +55,9 @@ pub enum Access {
     Write,
 }
 
-/// Why an ACL file was refused. The message names the file (and the line, for content
-/// errors) and says what to write instead.
-#[derive(Debug, thiserror::Error)]
-pub enum AclError {
-    /// The file could not be read.
-    #[error("{}: cannot read the ACL file: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A line of the file is wrong; `message` includes how to fix it.
-    #[error("{}:{line}: {message}", file.display())]
-    Invalid {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
-}
-
-impl AclError {
-    /// The ACL file.
-    pub fn file(&self) -> &Path {
-        match self {
-            Self::Io { path, .. } => path,
-            Self::Invalid { file, .. } => file,
-        }
-    }
-
-    /// The 1-based line of the error; `None` for I/O errors.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            Self::Io { .. } => None,
-            Self::Invalid { line, .. } => Some(*line),
-        }
-    }
-}
+/// Why an ACL file was refused: the same error as a configuration file's, naming the
+/// file (and the line, for content errors) and saying what to write instead.
+pub type AclError = ConfigError;
 
 /// A parsed ACL file, ready for checks on every PUBLISH, delivery and SUBSCRIBE.
 #[derive(Debug, Clone, Default)]
@@ -407,6 +375,7 @@ impl AclFile {
     /// Reads and parses an ACL file.
     pub fn load(path: &Path) -> Result<AclFile, AclError> {
         let bytes = std::fs::read(path).map_err(|source| AclError::Io {
+            what: "the ACL file",
             path: path.to_owned(),
             source,
         })?;
