@@ -19,5 +19,6 @@ pub mod shared;
 pub mod stats;
 pub mod subscriptions;
 pub mod sys;
+pub mod systemd;
 pub mod tls;
 pub mod will;

@@ -129,7 +129,14 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION"),
             addrs.join(", ")
         );
-        server.run(shutdown_signal()).await;
+        midge::systemd::ready();
+        tokio::spawn(midge::systemd::watchdog());
+        server
+            .run(async {
+                shutdown_signal().await;
+                midge::systemd::stopping();
+            })
+            .await;
         ExitCode::SUCCESS
     })
 }

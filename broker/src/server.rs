@@ -175,6 +175,7 @@ async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>, acceptors: Vec<Arc
         return;
     };
     while hangups.recv().await.is_some() {
+        crate::systemd::reloading();
         for access in &accesses {
             match access.reload() {
                 Ok(()) => info!("reloaded password and ACL files"),
@@ -187,6 +188,7 @@ async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>, acceptors: Vec<Arc
                 Err(e) => error!("{e}; keeping the certificates in use"),
             }
         }
+        crate::systemd::ready();
     }
 }
 
