@@ -161,7 +161,10 @@ impl<'a, const MAX_PACKET: usize, const OUTBOX: usize> Client<'a, MAX_PACKET, OU
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, PublishError> {
-        topic::validate_name(topic).map_err(|_| PublishError::InvalidTopic)?;
+        // MQTT strings must not contain U+0000; the codec checks that only when decoding.
+        if topic::validate_name(topic).is_err() || topic.contains('\0') {
+            return Err(PublishError::InvalidTopic);
+        }
         if self.outbox.is_full() {
             return Err(PublishError::OutboxFull);
         }
