@@ -1,5 +1,6 @@
 //! Reconnect delays: exponential growth, capped, with jitter.
 
+use crate::Rng;
 use crate::config::Backoff;
 use embassy_time::Duration;
 
@@ -7,14 +8,15 @@ use embassy_time::Duration;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BackoffState {
     attempt: u32,
-    rng: u32,
+    rng: Rng,
 }
 
 impl BackoffState {
     pub(crate) const fn new(seed: u32) -> Self {
-        // xorshift32 is stuck at zero forever.
-        let rng = if seed == 0 { 0x9e37_79b9 } else { seed };
-        Self { attempt: 0, rng }
+        Self {
+            attempt: 0,
+            rng: Rng::new(seed),
+        }
     }
 
     /// The delay before the next connection attempt; each call counts as one failure.
@@ -28,22 +30,13 @@ impl BackoffState {
             .min(cfg.max.as_ticks());
         // Jitter: uniformly in [ceiling / 2, ceiling].
         let half = ceiling / 2;
-        let jitter = u64::from(self.next_random()) % (ceiling - half + 1);
+        let jitter = u64::from(self.rng.next_u32()) % (ceiling - half + 1);
         Duration::from_ticks(half + jitter)
     }
 
     /// A connection was accepted: the next failure starts from `initial` again.
     pub(crate) fn reset(&mut self) {
         self.attempt = 0;
-    }
-
-    fn next_random(&mut self) -> u32 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng = x;
-        x
     }
 }
 

@@ -26,6 +26,7 @@ mod event;
 #[cfg(feature = "embassy-net")]
 pub mod net;
 mod outbox;
+mod rng;
 
 pub use client::Client;
 pub use config::{Backoff, Broker, Config, LastWill};
@@ -33,3 +34,4 @@ pub use driver::Connection;
 pub use error::{Error, PublishError, Waiting};
 pub use event::{Event, Message};
 pub use midge_wire::{ProtocolVersion, QoS, ReasonCode, Subscription, SubscriptionOptions};
+pub use rng::Rng;

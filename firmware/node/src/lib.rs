@@ -11,6 +11,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod coap;
 mod config;
 mod reading;
 mod sampler;
