@@ -1,0 +1,424 @@
+//! One MQTT 5 connection to the broker for one set of device credentials, driven by
+//! rumqttc: turns [`Command`]s into packets and acknowledgements into [`Event`]s.
+//!
+//! rumqttc hands out packet identifiers itself and reports them in `Outgoing` events in
+//! the order requests were made, so the commands waiting for an identifier form a queue.
+//! Subscriptions are reference-counted per filter: several relations may observe one
+//! filter through one connection. A `Subscribe` or `Read` is followed by an UNSUBSCRIBE of
+//! a filter nobody uses: the broker answers packets in order, so its UNSUBACK marks the
+//! point by which every retained message of the subscription has arrived.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectReturnCode, Packet, PubAckReason, PubRecReason, PublishProperties, SubscribeReasonCode,
+};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event as MqttEvent, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::broker::{Command, Event, Failure, Message, OpId, Outcome};
+use crate::query::Credentials;
+use crate::topic;
+
+/// A filter no client subscribes to, unsubscribed to learn that earlier answers are in.
+const SYNC_FILTER: &str = "midge-gateway/sync";
+
+/// How to reach the broker, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Credentials for devices that give none (`None`: connect anonymously).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Prefix of generated client ids.
+    pub client_id_prefix: String,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Largest MQTT packet accepted from the broker.
+    pub max_packet: u32,
+    /// Close a connection with no subscriptions after this long without work.
+    pub idle: Duration,
+}
+
+#[derive(Debug)]
+enum Sent {
+    Publish { op: OpId, qos: QoS },
+    Subscribe { op: OpId },
+    Unsubscribe { sync: Option<OpId> },
+}
+
+/// A `Subscribe` or `Read` collecting retained messages until its sync UNSUBACK.
+#[derive(Debug)]
+struct Collecting {
+    filter: String,
+    /// `Subscribe` keeps the subscription afterwards, `Read` releases it.
+    keep: bool,
+    retained: Vec<Message>,
+    failure: Option<Failure>,
+}
+
+#[derive(Debug, Default)]
+struct Link {
+    awaiting_pkid: VecDeque<Sent>,
+    publishes: HashMap<u16, OpId>,
+    subscribes: HashMap<u16, OpId>,
+    unsubscribes: HashMap<u16, Option<OpId>>,
+    collecting: HashMap<OpId, Collecting>,
+    filters: HashMap<String, usize>,
+    done: Vec<(OpId, Outcome)>,
+}
+
+impl Link {
+    fn busy(&self) -> bool {
+        !(self.filters.is_empty() && self.awaiting_pkid.is_empty() && self.publishes.is_empty())
+    }
+
+    fn issue(&mut self, client: &AsyncClient, command: Command) {
+        let result = match command {
+            Command::Publish {
+                op,
+                topic,
+                payload,
+                qos,
+                retain,
+                content_type,
+            } => {
+                let qos = match qos {
+                    0 => QoS::AtMostOnce,
+                    1 => QoS::AtLeastOnce,
+                    _ => QoS::ExactlyOnce,
+                };
+                let properties = PublishProperties {
+                    content_type,
+                    ..PublishProperties::default()
+                };
+                client
+                    .try_publish_with_properties(topic, qos, retain, payload, properties)
+                    .map(|()| self.awaiting_pkid.push_back(Sent::Publish { op, qos }))
+                    .map_err(|_| op)
+            }
+            Command::Subscribe { op, filter } => self.subscribe(client, op, filter, true),
+            Command::Read { op, topic } => self.subscribe(client, op, topic, false),
+            Command::Unsubscribe { filter } => {
+                self.release(client, &filter);
+                Ok(())
+            }
+        };
+        if let Err(op) = result {
+            self.done.push((op, Outcome::Failed(Failure::Unreachable)));
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        client: &AsyncClient,
+        op: OpId,
+        filter: String,
+        keep: bool,
+    ) -> Result<(), OpId> {
+        client
+            .try_subscribe(filter.clone(), QoS::ExactlyOnce)
+            .map_err(|_| op)?;
+        self.awaiting_pkid.push_back(Sent::Subscribe { op });
+        *self.filters.entry(filter.clone()).or_default() += 1;
+        self.collecting.insert(
+            op,
+            Collecting {
+                filter,
+                keep,
+                retained: Vec::new(),
+                failure: None,
+            },
+        );
+        if client.try_unsubscribe(SYNC_FILTER).is_ok() {
+            self.awaiting_pkid
+                .push_back(Sent::Unsubscribe { sync: Some(op) });
+        } else {
+            // Without the marker the operation would never complete.
+            self.collecting.remove(&op);
+            return Err(op);
+        }
+        Ok(())
+    }
+
+    /// Drops one use of `filter`, unsubscribing when it was the last.
+    fn release(&mut self, client: &AsyncClient, filter: &str) {
+        let Some(count) = self.filters.get_mut(filter) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            self.filters.remove(filter);
+            if client.try_unsubscribe(filter).is_ok() {
+                self.awaiting_pkid
+                    .push_back(Sent::Unsubscribe { sync: None });
+            }
+        }
+    }
+
+    fn on_outgoing(&mut self, outgoing: Outgoing) {
+        let pkid = match outgoing {
+            Outgoing::Publish(p) | Outgoing::Subscribe(p) | Outgoing::Unsubscribe(p) => p,
+            _ => return,
+        };
+        match (self.awaiting_pkid.pop_front(), outgoing) {
+            (Some(Sent::Publish { op, qos }), Outgoing::Publish(_)) => {
+                if qos == QoS::AtMostOnce {
+                    self.done.push((op, Outcome::Published));
+                } else {
+                    self.publishes.insert(pkid, op);
+                }
+            }
+            (Some(Sent::Subscribe { op }), Outgoing::Subscribe(_)) => {
+                self.subscribes.insert(pkid, op);
+            }
+            (Some(Sent::Unsubscribe { sync }), Outgoing::Unsubscribe(_)) => {
+                self.unsubscribes.insert(pkid, sync);
+            }
+            (sent, outgoing) => warn!("MQTT request order lost: {sent:?} vs {outgoing:?}"),
+        }
+    }
+
+    fn on_incoming(&mut self, client: &AsyncClient, packet: Packet) -> Option<Message> {
+        match packet {
+            Packet::Publish(p) => {
+                let message = Message {
+                    topic: String::from_utf8(p.topic.to_vec()).ok()?,
+                    payload: p.payload.to_vec(),
+                    qos: p.qos as u8,
+                    retain: p.retain,
+                    content_type: p.properties.and_then(|props| props.content_type),
+                };
+                if message.retain {
+                    for c in self.collecting.values_mut() {
+                        let wanted = if c.keep {
+                            topic::matches(&c.filter, &message.topic)
+                        } else {
+                            c.filter == message.topic
+                        };
+                        if wanted {
+                            c.retained.push(message.clone());
+                        }
+                    }
+                }
+                return Some(message);
+            }
+            Packet::PubAck(ack) => {
+                if let Some(op) = self.publishes.remove(&ack.pkid) {
+                    self.done.push((op, puback_outcome(&ack.reason)));
+                }
+            }
+            Packet::PubRec(rec) => {
+                if let Some(failure) = pubrec_failure(&rec.reason)
+                    && let Some(op) = self.publishes.remove(&rec.pkid)
+                {
+                    self.done.push((op, Outcome::Failed(failure)));
+                }
+            }
+            Packet::PubComp(comp) => {
+                if let Some(op) = self.publishes.remove(&comp.pkid) {
+                    self.done.push((op, Outcome::Published));
+                }
+            }
+            Packet::SubAck(ack) => {
+                let op = self.subscribes.remove(&ack.pkid)?;
+                let failure = match ack.return_codes.first() {
+                    Some(SubscribeReasonCode::Success(_)) => None,
+                    Some(SubscribeReasonCode::NotAuthorized) => Some(Failure::NotAuthorized),
+                    Some(SubscribeReasonCode::TopicFilterInvalid) => Some(Failure::TopicInvalid),
+                    _ => Some(Failure::Refused),
+                };
+                if let Some(c) = self.collecting.get_mut(&op) {
+                    c.failure = failure;
+                }
+            }
+            Packet::UnsubAck(ack) => {
+                let op = self.unsubscribes.remove(&ack.pkid).flatten()?;
+                let c = self.collecting.remove(&op)?;
+                if c.failure.is_some() || !c.keep {
+                    self.release(client, &c.filter);
+                }
+                let outcome = match c.failure {
+                    Some(f) => Outcome::Failed(f),
+                    None => Outcome::Subscribed {
+                        retained: c.retained,
+                    },
+                };
+                self.done.push((op, outcome));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Every operation still open, failed with `failure`.
+    fn fail_all(&mut self, failure: Failure) {
+        let ops: Vec<OpId> = self
+            .awaiting_pkid
+            .drain(..)
+            .filter_map(|s| match s {
+                Sent::Publish { op, .. } | Sent::Subscribe { op } => Some(op),
+                Sent::Unsubscribe { .. } => None,
+            })
+            .chain(self.publishes.drain().map(|(_, op)| op))
+            .chain(self.collecting.drain().map(|(op, _)| op))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for op in ops {
+            if seen.insert(op) {
+                self.done.push((op, Outcome::Failed(failure)));
+            }
+        }
+    }
+}
+
+fn puback_outcome(reason: &PubAckReason) -> Outcome {
+    match reason {
+        PubAckReason::Success | PubAckReason::NoMatchingSubscribers => Outcome::Published,
+        PubAckReason::NotAuthorized => Outcome::Failed(Failure::NotAuthorized),
+        PubAckReason::TopicNameInvalid => Outcome::Failed(Failure::TopicInvalid),
+        _ => Outcome::Failed(Failure::Refused),
+    }
+}
+
+fn pubrec_failure(reason: &PubRecReason) -> Option<Failure> {
+    match reason {
+        PubRecReason::Success | PubRecReason::NoMatchingSubscribers => None,
+        PubRecReason::NotAuthorized => Some(Failure::NotAuthorized),
+        PubRecReason::TopicNameInvalid => Some(Failure::TopicInvalid),
+        _ => Some(Failure::Refused),
+    }
+}
+
+fn connection_failure(error: &ConnectionError) -> Failure {
+    match error {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::BadUserNamePassword
+            | ConnectReturnCode::NotAuthorized
+            | ConnectReturnCode::BadClientId
+            | ConnectReturnCode::ClientIdentifierNotValid
+            | ConnectReturnCode::Banned
+            | ConnectReturnCode::BadAuthenticationMethod,
+        ) => Failure::BadCredentials,
+        _ => Failure::Unreachable,
+    }
+}
+
+fn mqtt_options(session: &Credentials, settings: &BrokerSettings) -> MqttOptions {
+    let client_id = session.client_id.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{:08x}",
+            settings.client_id_prefix,
+            getrandom::u32().unwrap_or(0)
+        )
+    });
+    let mut options = MqttOptions::new(client_id, settings.host.clone(), settings.port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_start(true)
+        .set_connection_timeout(5)
+        .set_max_packet_size(Some(settings.max_packet));
+    // A device's own credentials replace the gateway's (the broker checks them).
+    let (user, pass) = if session.username.is_some() || session.password.is_some() {
+        (session.username.clone(), session.password.clone())
+    } else {
+        (settings.username.clone(), settings.password.clone())
+    };
+    if user.is_some() || pass.is_some() {
+        options.set_credentials(user.unwrap_or_default(), pass.unwrap_or_default());
+    }
+    if let Some(tls) = &settings.tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.clone(),
+        )));
+    }
+    options
+}
+
+/// Runs the connection for `session` until its command channel closes (idle, or the
+/// gateway stops) or the connection fails; open operations then fail and `LinkDown` is
+/// reported.
+pub async fn run(
+    session: Credentials,
+    settings: Arc<BrokerSettings>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let (client, mut eventloop) = AsyncClient::new(mqtt_options(&session, &settings), 4096);
+    // The event loop runs in a task of its own: dropping a `poll()` future halfway (as a
+    // `select!` with the command channel would) abandons a connection attempt in progress.
+    let (mqtt_tx, mut mqtt_events) = mpsc::unbounded_channel();
+    let poller = tokio::spawn(async move {
+        loop {
+            let event = eventloop.poll().await;
+            let failed = event.is_err();
+            if mqtt_tx.send(event).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut link = Link::default();
+    let mut failure = Failure::Unreachable;
+    let mut closing = false;
+    let mut idle_reported = false;
+    let idle = tokio::time::sleep(settings.idle);
+    tokio::pin!(idle);
+    loop {
+        let busy = link.busy();
+        if busy {
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + settings.idle);
+            idle_reported = false;
+        }
+        tokio::select! {
+            command = commands.recv(), if !closing => match command {
+                Some(command) => link.issue(&client, command),
+                None => {
+                    closing = true;
+                    if client.try_disconnect().is_err() {
+                        break;
+                    }
+                }
+            },
+            event = mqtt_events.recv() => match event {
+                Some(Ok(MqttEvent::Outgoing(Outgoing::Disconnect))) if closing => break,
+                Some(Ok(MqttEvent::Outgoing(outgoing))) => link.on_outgoing(outgoing),
+                Some(Ok(MqttEvent::Incoming(packet))) => {
+                    if let Some(message) = link.on_incoming(&client, packet) {
+                        let _ = events.send(Event::Message { session: session.clone(), message });
+                    }
+                }
+                Some(Err(error)) => {
+                    failure = connection_failure(&error);
+                    debug!("broker connection for {session:?} ended: {error}");
+                    break;
+                }
+                None => break,
+            },
+            () = &mut idle, if !busy && !idle_reported && !closing => {
+                idle_reported = true;
+                let _ = events.send(Event::Idle { session: session.clone() });
+            }
+        }
+        for (op, outcome) in link.done.drain(..) {
+            let _ = events.send(Event::Done { op, outcome });
+        }
+    }
+    poller.abort();
+    commands.close();
+    link.fail_all(failure);
+    while let Ok(command) = commands.try_recv() {
+        if let Some(op) = command.op() {
+            link.done.push((op, Outcome::Failed(failure)));
+        }
+    }
+    for (op, outcome) in link.done.drain(..) {
+        let _ = events.send(Event::Done { op, outcome });
+    }
+    let _ = events.send(Event::LinkDown { session });
+}
