@@ -4,9 +4,13 @@
 //! rumqttc hands out packet identifiers itself and reports them in `Outgoing` events in
 //! the order requests were made, so the commands waiting for an identifier form a queue.
 //! Subscriptions are reference-counted per filter: several relations may observe one
-//! filter through one connection. A `Subscribe` or `Read` is followed by an UNSUBSCRIBE of
-//! a filter nobody uses: the broker answers packets in order, so its UNSUBACK marks the
-//! point by which every retained message of the subscription has arrived.
+//! filter through one connection.
+//!
+//! MQTT has no "end of retained messages" signal. Once a `Subscribe` or `Read` has its
+//! SUBACK, the link sends an UNSUBSCRIBE of a filter nobody uses and takes its UNSUBACK as
+//! that signal. Waiting for the SUBACK first matters: a broker may queue the retained
+//! messages and write them after answering the rest of the packets it read together
+//! with the SUBSCRIBE (midge does), but not after answering a packet sent later.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -59,7 +63,6 @@ struct Collecting {
     /// `Subscribe` keeps the subscription afterwards, `Read` releases it.
     keep: bool,
     retained: Vec<Message>,
-    failure: Option<Failure>,
 }
 
 #[derive(Debug, Default)]
@@ -132,18 +135,26 @@ impl Link {
                 filter,
                 keep,
                 retained: Vec::new(),
-                failure: None,
             },
         );
-        if client.try_unsubscribe(SYNC_FILTER).is_ok() {
-            self.awaiting_pkid
-                .push_back(Sent::Unsubscribe { sync: Some(op) });
-        } else {
-            // Without the marker the operation would never complete.
-            self.collecting.remove(&op);
-            return Err(op);
-        }
         Ok(())
+    }
+
+    /// Completes a `Subscribe` or `Read`, releasing the filter unless it is kept.
+    fn finish(&mut self, client: &AsyncClient, op: OpId, failure: Option<Failure>) {
+        let Some(c) = self.collecting.remove(&op) else {
+            return;
+        };
+        if failure.is_some() || !c.keep {
+            self.release(client, &c.filter);
+        }
+        let outcome = match failure {
+            Some(f) => Outcome::Failed(f),
+            None => Outcome::Subscribed {
+                retained: c.retained,
+            },
+        };
+        self.done.push((op, outcome));
     }
 
     /// Drops one use of `filter`, unsubscribing when it was the last.
@@ -233,23 +244,18 @@ impl Link {
                     Some(SubscribeReasonCode::TopicFilterInvalid) => Some(Failure::TopicInvalid),
                     _ => Some(Failure::Refused),
                 };
-                if let Some(c) = self.collecting.get_mut(&op) {
-                    c.failure = failure;
+                if failure.is_some() {
+                    self.finish(client, op, failure);
+                } else if client.try_unsubscribe(SYNC_FILTER).is_ok() {
+                    self.awaiting_pkid
+                        .push_back(Sent::Unsubscribe { sync: Some(op) });
+                } else {
+                    self.finish(client, op, Some(Failure::Unreachable));
                 }
             }
             Packet::UnsubAck(ack) => {
                 let op = self.unsubscribes.remove(&ack.pkid).flatten()?;
-                let c = self.collecting.remove(&op)?;
-                if c.failure.is_some() || !c.keep {
-                    self.release(client, &c.filter);
-                }
-                let outcome = match c.failure {
-                    Some(f) => Outcome::Failed(f),
-                    None => Outcome::Subscribed {
-                        retained: c.retained,
-                    },
-                };
-                self.done.push((op, outcome));
+                self.finish(client, op, None);
             }
             _ => {}
         }
