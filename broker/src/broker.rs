@@ -11,15 +11,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use midge_wire::topic::SharedFilter;
-use midge_wire::{QoS, RetainHandling, SubscriptionOptions};
+use midge_wire::{ProtocolVersion, QoS, RetainHandling, SubscriptionOptions};
 use tracing::info;
 
 use crate::auth::AuthMethod;
 use crate::config::Limits;
 use crate::message::Message;
+use crate::persist::record::{StoredDelivery, StoredMessage};
+use crate::persist::{self, Record, Store};
 use crate::retain::RetainedStore;
-use crate::session::{Delivery, Owner, Session};
+use crate::session::{Delivery, Owner, Persisted, Session, SessionState};
 use crate::shared::{Pick, SharedGroup, SharedSubscriptions};
 use crate::stats::Stats;
 use crate::subscriptions::{Entry, SubscriptionTree};
@@ -62,6 +65,8 @@ pub struct Broker {
     next_connection_id: AtomicU64,
     /// MQTT 5 enhanced authentication methods offered (none by default).
     auth_methods: Vec<Arc<dyn AuthMethod>>,
+    /// The persistence log, unless persistence is off.
+    store: Option<Store>,
 }
 
 /// What [`Broker::attach`] found.
@@ -87,7 +92,18 @@ impl Broker {
             pending_wills: Mutex::default(),
             next_connection_id: AtomicU64::new(1),
             auth_methods: Vec::new(),
+            store: None,
         }
+    }
+
+    /// Logs retained messages and persistent sessions to `store`.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
     }
 
     /// Offers these enhanced authentication methods to MQTT 5 clients.
@@ -122,7 +138,10 @@ impl Broker {
             Some(session) if !clean_start => (session, true),
             existing => {
                 if let Some(old) = existing {
-                    replaced_owner = old.state().owner.take();
+                    let mut state = old.state();
+                    replaced_owner = state.owner.take();
+                    end_persisted(&mut state);
+                    drop(state);
                     self.drop_subscriptions(&old);
                 }
                 let session = Arc::new(Session::new(client_id.into()));
@@ -137,6 +156,7 @@ impl Broker {
             let mut state = session.state();
             state.expiry_interval = expiry_interval;
             state.expires_at = None;
+            self.log_session(client_id, &mut state);
             state.owner.replace(owner).or(replaced_owner)
         };
         Attached {
@@ -179,6 +199,15 @@ impl Broker {
                     false
                 }
             };
+            if ends {
+                end_persisted(&mut state);
+            } else if let Some(p) = &state.persisted {
+                p.store.append(&[Record::Disconnected {
+                    client: p.client.clone(),
+                    at_ms: persist::now_ms(),
+                    expiry_interval: state.expiry_interval,
+                }]);
+            }
             (state.take_shared(), ends)
         };
         if ends {
@@ -202,12 +231,19 @@ impl Broker {
             let pick = delivery.shared.as_ref().and_then(|g| g.pick(Some(from)));
             match pick {
                 Some(pick) => {
+                    let moved = delivery.stored;
                     let redelivery = Delivery {
                         qos: delivery.message.qos.min(pick.options.qos),
                         subscription_ids: pick.identifier.into_iter().collect(),
+                        stored: 0,
                         ..delivery
                     };
+                    // Logged for its new session before it is done for the old one, so
+                    // its message is held throughout.
                     self.deliver(&pick.session, redelivery);
+                    if let (Some(store), true) = (&self.store, moved != 0) {
+                        store.append(&[Record::Done(moved)]);
+                    }
                 }
                 None => {
                     from.state().enqueue(delivery, &self.limits);
@@ -265,8 +301,9 @@ impl Broker {
                 continue;
             };
             // A client that came back (or left again later) has another deadline or none.
-            let state = session.state();
+            let mut state = session.state();
             if state.owner.is_none() && state.expires_at == Some(at) {
+                end_persisted(&mut state);
                 drop(state);
                 sessions.remove(&client_id);
                 drop(sessions);
@@ -281,9 +318,17 @@ impl Broker {
     pub fn publish(&self, message: Message) -> usize {
         let message = Arc::new(message);
         if message.retain {
-            write(&self.retained).update(&message);
+            let mut retained = write(&self.retained);
+            retained.update(&message);
+            // Under the lock, so the log orders updates of a topic as the store does.
+            self.log_retained(&message);
         }
-        self.route(&message)
+        let delivered = self.route(&message);
+        // Logged, the message was pinned until every delivery referring to it was.
+        if let (Some(store), Some(id)) = (&self.store, message.stored()) {
+            store.append(&[Record::Unpin(id)]);
+        }
+        delivered
     }
 
     fn route(&self, message: &Arc<Message>) -> usize {
@@ -318,6 +363,7 @@ impl Broker {
                 retain: group.iter().any(|m| m.retain),
                 subscription_ids: group.iter().filter_map(|m| m.identifier).collect(),
                 shared: None,
+                stored: 0,
             };
             if self.deliver(&group[0].session, delivery) {
                 delivered += 1;
@@ -332,6 +378,7 @@ impl Broker {
                 retain: pick.options.retain_as_published && message.retain,
                 subscription_ids: pick.identifier.into_iter().collect(),
                 shared: Some(group),
+                stored: 0,
             };
             if self.deliver(&pick.session, delivery) {
                 delivered += 1;
@@ -342,12 +389,40 @@ impl Broker {
 
     /// Queues `delivery` for `session` unless its ACL forbids the topic or its queue is
     /// full (counted as dropped). Returns whether it was queued.
-    fn deliver(&self, session: &Session, delivery: Delivery) -> bool {
+    fn deliver(&self, session: &Session, mut delivery: Delivery) -> bool {
         let mut state = session.state();
         if !state.may_receive(&session.client_id, &delivery.message.topic) {
             return false;
         }
+        // QoS 1 and 2 deliveries to a persistent session are logged; a crash must not lose
+        // them once the publisher has its acknowledgement.
+        let log = match (&state.persisted, delivery.qos) {
+            (Some(p), QoS::AtLeastOnce | QoS::ExactlyOnce) => {
+                delivery.stored = p.store.next_id();
+                Some(Record::Deliver {
+                    id: delivery.stored,
+                    delivery: StoredDelivery {
+                        client: p.client.clone(),
+                        message: 0, // known once the message is logged, below
+                        qos: delivery.qos as u8,
+                        retain: delivery.retain,
+                        subscription_ids: delivery.subscription_ids.to_vec(),
+                    },
+                })
+            }
+            _ => None,
+        };
+        let message = Arc::clone(&delivery.message);
         let accepted = state.enqueue(delivery, &self.limits);
+        if let (true, Some(mut record), Some(p)) = (accepted, log, &state.persisted) {
+            let mut records = Vec::with_capacity(2);
+            records.extend(message_record(&p.store, &message));
+            if let Record::Deliver { delivery, .. } = &mut record {
+                delivery.message = message.stored().unwrap_or_default();
+            }
+            records.push(record);
+            p.store.append_durable(&records);
+        }
         drop(state);
         if accepted {
             session.wake.notify_one();
@@ -366,10 +441,79 @@ impl Broker {
         options: SubscriptionOptions,
         identifier: Option<u32>,
     ) -> bool {
-        session
-            .state()
-            .subscriptions
-            .insert(filter.into(), (options, identifier));
+        let persisted = {
+            let mut state = session.state();
+            state
+                .subscriptions
+                .insert(filter.into(), (options, identifier));
+            if let Some(p) = &state.persisted {
+                p.store.append_durable(&[Record::Subscribe {
+                    client: p.client.clone(),
+                    filter: Bytes::copy_from_slice(filter.as_bytes()),
+                    options: options.to_byte(ProtocolVersion::V5),
+                    identifier,
+                }]);
+            }
+            state.persisted.as_ref().map(|p| p.store.clone())
+        };
+        let is_new = self.index_subscription(session, filter, options, identifier);
+        let send_retained = match options.retain_handling {
+            RetainHandling::OnSubscribe => true,
+            RetainHandling::OnNewSubscription => is_new,
+            RetainHandling::Never => false,
+        };
+        if send_retained && SharedFilter::parse(filter).is_ok_and(|s| s.is_none()) {
+            let now = Instant::now();
+            let retained: Vec<Arc<Message>> = {
+                let store = read(&self.retained);
+                let matching: Vec<Arc<Message>> = store
+                    .matching(filter)
+                    .filter(|m| !m.is_expired(now))
+                    .cloned()
+                    .collect();
+                // Pinned while the store's lock keeps them from being replaced, until the
+                // deliveries that refer to them are logged.
+                if let Some(store) = &persisted {
+                    let pins: Vec<Record> = matching
+                        .iter()
+                        .filter_map(|m| m.stored())
+                        .map(Record::Pin)
+                        .collect();
+                    store.append(&pins);
+                }
+                matching
+            };
+            for message in &retained {
+                let delivery = Delivery {
+                    qos: message.qos.min(options.qos),
+                    message: Arc::clone(message),
+                    retain: true,
+                    subscription_ids: identifier.into_iter().collect(),
+                    shared: None,
+                    stored: 0,
+                };
+                self.deliver(session, delivery);
+            }
+            if let Some(store) = &persisted {
+                let unpins: Vec<Record> = retained
+                    .iter()
+                    .filter_map(|m| m.stored())
+                    .map(Record::Unpin)
+                    .collect();
+                store.append(&unpins);
+            }
+        }
+        is_new
+    }
+
+    /// Adds a subscription to the index that routing walks; `true` when it is new.
+    pub(crate) fn index_subscription(
+        &self,
+        session: &Arc<Session>,
+        filter: &str,
+        options: SubscriptionOptions,
+        identifier: Option<u32>,
+    ) -> bool {
         if let Ok(Some(shared)) = SharedFilter::parse(filter) {
             // Retained messages are not sent for shared subscriptions (4.8.2).
             return write(&self.shared).subscribe(
@@ -385,36 +529,20 @@ impl Broker {
             options,
             identifier,
         };
-        let is_new = write(&self.subscriptions).insert(filter, entry);
-        let send_retained = match options.retain_handling {
-            RetainHandling::OnSubscribe => true,
-            RetainHandling::OnNewSubscription => is_new,
-            RetainHandling::Never => false,
-        };
-        if send_retained {
-            let now = Instant::now();
-            let retained: Vec<Arc<Message>> = read(&self.retained)
-                .matching(filter)
-                .filter(|m| !m.is_expired(now))
-                .cloned()
-                .collect();
-            for message in retained {
-                let delivery = Delivery {
-                    qos: message.qos.min(options.qos),
-                    message,
-                    retain: true,
-                    subscription_ids: identifier.into_iter().collect(),
-                    shared: None,
-                };
-                self.deliver(session, delivery);
-            }
-        }
-        is_new
+        write(&self.subscriptions).insert(filter, entry)
     }
 
     /// Removes a subscription; `true` if it existed.
     pub fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
-        session.state().subscriptions.remove(filter);
+        let mut state = session.state();
+        state.subscriptions.remove(filter);
+        if let Some(p) = &state.persisted {
+            p.store.append(&[Record::Unsubscribe {
+                client: p.client.clone(),
+                filter: Bytes::copy_from_slice(filter.as_bytes()),
+            }]);
+        }
+        drop(state);
         self.remove_from_index(session, filter)
     }
 
@@ -449,6 +577,94 @@ impl Broker {
 
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
+    }
+}
+
+impl Broker {
+    /// Starts or stops logging a session, as its expiry interval makes it persistent or
+    /// not.
+    fn log_session(&self, client_id: &str, state: &mut SessionState) {
+        let Some(store) = &self.store else { return };
+        if state.expiry_interval == 0 {
+            end_persisted(state);
+            return;
+        }
+        let p = state.persisted.get_or_insert_with(|| Persisted {
+            store: store.clone(),
+            client: Bytes::copy_from_slice(client_id.as_bytes()),
+        });
+        store.append(&[Record::Session {
+            client: p.client.clone(),
+            expiry_interval: state.expiry_interval,
+        }]);
+    }
+
+    /// Logs a retained message (or its clearing). `$` topics (`$SYS`) are the broker's
+    /// own and regenerated, never restored.
+    fn log_retained(&self, message: &Arc<Message>) {
+        let Some(store) = &self.store else { return };
+        if message.topic.starts_with('$') {
+            return;
+        }
+        let topic = Bytes::copy_from_slice(message.topic.as_bytes());
+        let mut records = Vec::with_capacity(2);
+        if message.payload.is_empty() {
+            records.push(Record::Unretain { topic });
+        } else {
+            records.extend(message_record(store, message));
+            let id = message.stored().unwrap_or_default();
+            records.push(Record::Retain { topic, message: id });
+        }
+        if message.qos == QoS::AtMostOnce {
+            store.append(&records);
+        } else {
+            store.append_durable(&records);
+        }
+    }
+
+    /// Registers a session recovered from the persistence log.
+    pub(crate) fn restore_session(&self, session: Arc<Session>) {
+        if let Some(at) = session.state().expires_at {
+            lock(&self.expiring).push(Reverse((at, Arc::clone(&session.client_id))));
+        }
+        lock(&self.sessions).insert(Arc::clone(&session.client_id), session);
+    }
+
+    /// Puts back a retained message recovered from the persistence log.
+    pub(crate) fn restore_retained(&self, message: &Arc<Message>) {
+        write(&self.retained).update(message);
+    }
+}
+
+/// The record that logs `message`, the first time it is needed (`None` once logged). It
+/// comes pinned: the caller unpins it once it has logged what refers to it.
+fn message_record(store: &Store, message: &Message) -> Option<Record> {
+    if message.stored().is_some() {
+        return None;
+    }
+    let id = store.next_id();
+    message
+        .stored_id
+        .compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed)
+        .ok()?;
+    Some(Record::Message {
+        id,
+        pins: 1,
+        message: StoredMessage {
+            topic: Bytes::copy_from_slice(message.topic.as_bytes()),
+            payload: message.payload.clone(),
+            properties: message.properties.clone(),
+            qos: message.qos as u8,
+            retain: message.retain,
+            expires_at_ms: message.expires_at.map(persist::wall_ms),
+        },
+    })
+}
+
+/// Logs the end of a session, if it was logged.
+fn end_persisted(state: &mut SessionState) {
+    if let Some(p) = state.persisted.take() {
+        p.store.append(&[Record::SessionEnd { client: p.client }]);
     }
 }
 

@@ -3,9 +3,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use midge::config::{self, Config, Listener, Loaded, LogConfig, LogDest, Security};
+use midge::persist::Durability;
 use midge::security::access::ListenerAccess;
 use midge::server::Server;
 use midge::tls::TlsAcceptor;
@@ -15,7 +17,8 @@ use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 /// midge: a small, fast MQTT broker, a drop-in for Mosquitto.
 ///
 /// Settings come from the configuration file (-c), then the command line: -p and --bind
-/// add listeners to the file's, --data-dir, -v and --log-level replace the file's values.
+/// add listeners to the file's, --data-dir, --persistence, -v and --log-level replace the
+/// file's values.
 /// With no listener anywhere, midge listens on 127.0.0.1:1883 and [::1]:1883 only.
 #[derive(Debug, Parser)]
 #[command(version, about, disable_help_flag = true)]
@@ -38,6 +41,10 @@ struct Args {
     /// Where persistent state lives (overrides persistence_location / data_dir).
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// When QoS 1/2 messages are on disk: sync (before they are acknowledged), periodic
+    /// (every flush_interval_ms, 1 s by default), or off (memory only). Overrides the file.
+    #[arg(long = "persistence", value_name = "MODE")]
+    persistence: Option<PersistenceArg>,
     /// Log everything (debug level), as Mosquitto's -v.
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
@@ -51,6 +58,13 @@ struct Args {
     /// Print help (-h, as Mosquitto).
     #[arg(short = 'h', long = "help", action = clap::ArgAction::Help)]
     help: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PersistenceArg {
+    Sync,
+    Periodic,
+    Off,
 }
 
 /// The configuration to run with, and what to tell the user about it once logging is up.
@@ -176,6 +190,14 @@ fn settings(args: &Args) -> Result<Settings, String> {
 
     if let Some(dir) = &args.data_dir {
         config.data_dir = Some(dir.clone());
+    }
+    if let Some(mode) = args.persistence {
+        config.persistence = match (mode, config.persistence) {
+            (PersistenceArg::Sync, _) => Durability::Sync,
+            (PersistenceArg::Off, _) => Durability::Off,
+            (PersistenceArg::Periodic, Durability::Periodic(every)) => Durability::Periodic(every),
+            (PersistenceArg::Periodic, _) => Durability::Periodic(Duration::from_secs(1)),
+        };
     }
     if let Some(level) = &args.log_level {
         config::check_log_filter(level).map_err(|e| format!("--log-level: {e}"))?;

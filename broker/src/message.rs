@@ -1,6 +1,7 @@
 //! An application message as the broker holds it: shared, never copied on fan-out.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,6 +25,8 @@ pub struct Message {
     pub properties: Bytes,
     /// End of the MQTT 5 Message Expiry Interval.
     pub expires_at: Option<Instant>,
+    /// Its id in the persistence log once stored there (0: not stored).
+    pub stored_id: AtomicU64,
 }
 
 impl Message {
@@ -37,7 +40,13 @@ impl Message {
             publisher: None,
             properties: Bytes::new(),
             expires_at: None,
+            stored_id: AtomicU64::new(0),
         }
+    }
+
+    /// Its id in the persistence log, if it is stored there.
+    pub fn stored(&self) -> Option<u64> {
+        Some(self.stored_id.load(Ordering::Relaxed)).filter(|&id| id != 0)
     }
 
     pub fn is_expired(&self, now: Instant) -> bool {

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 use crate::broker::Broker;
 use crate::config::{CertificateIdentity, Config, Listener, Security};
 use crate::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
+use crate::persist::{self, DataDir, Durability, Store, Tuning};
 use crate::rate_limit::{Admission, ConnectionRate};
 use crate::security::access::ListenerAccess;
 use crate::session::Session;
@@ -96,7 +97,7 @@ impl Server {
                 "no listener could be bound",
             ));
         }
-        let broker = Arc::new(Broker::new(config.limits.clone()));
+        let broker = open_broker(config)?;
         Ok(Self {
             broker,
             listeners,
@@ -162,7 +163,29 @@ impl Server {
         {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        if let Some(store) = self.broker.store() {
+            store.close();
+        }
     }
+}
+
+/// The broker, with what the data directory holds restored, unless persistence is off.
+fn open_broker(config: &Config) -> io::Result<Arc<Broker>> {
+    let broker = Broker::new(config.limits.clone());
+    if config.persistence == Durability::Off {
+        return Ok(Arc::new(broker));
+    }
+    let path = config.data_dir.clone().unwrap_or_else(persist::default_dir);
+    let dir = DataDir::open(&path).map_err(io::Error::other)?;
+    let (store, state) = Store::open(dir, config.persistence, Tuning::default()).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot recover the state in {}: {e}", path.display()),
+        )
+    })?;
+    let broker = Arc::new(broker.with_store(store.clone()));
+    crate::restore::restore(&broker, &store, state);
+    Ok(broker)
 }
 
 /// Reads the password, ACL and TLS certificate files again on SIGHUP (`systemctl
@@ -411,6 +434,13 @@ async fn serve(
         };
         if let Err(closing) = step {
             break closing;
+        }
+        // Acknowledgements go out once what they acknowledge is on disk.
+        let unsynced = persist::take_unsynced();
+        if unsynced != 0
+            && let Some(store) = broker.store()
+        {
+            store.wait_durable(unsynced).await;
         }
         let flushed = match &mut tls {
             None => try_flush(&stream, &mut conn.out, &broker),

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::config::Limits;
 use crate::message::Message;
+use crate::persist::{Record, Store};
 use crate::security::access::Identity;
 use crate::security::acl::Access;
 use crate::shared::SharedGroup;
@@ -48,6 +49,8 @@ pub struct Delivery {
     /// The shared subscription that chose this session, if one did: the delivery moves
     /// to another member if this one leaves before acknowledging it.
     pub shared: Option<Arc<SharedGroup>>,
+    /// Its id in the persistence log (0: not persisted).
+    pub stored: u64,
 }
 
 /// What the connection did with a PUBLISH the session handed it.
@@ -66,8 +69,8 @@ pub enum Sent {
 enum Outgoing {
     /// PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
     Published(Delivery),
-    /// PUBREL sent, waiting for PUBCOMP.
-    Released,
+    /// PUBREL sent, waiting for PUBCOMP (with the delivery's id in the persistence log).
+    Released(u64),
 }
 
 /// A packet for the connection to send, produced by the session.
@@ -98,6 +101,24 @@ pub struct SessionState {
     incoming_qos2: Vec<u16>,
     next_packet_id: u16,
     queued_bytes: usize,
+    /// Where the session's changes are logged, if it is persistent and persistence is on.
+    pub persisted: Option<Persisted>,
+}
+
+/// A persistent session's link to the persistence log.
+#[derive(Debug)]
+pub struct Persisted {
+    pub store: Store,
+    pub client: bytes::Bytes,
+}
+
+impl Persisted {
+    /// Logs the end of a persisted delivery (acknowledged, expired or dropped).
+    fn done(&self, stored: u64) {
+        if stored != 0 {
+            self.store.append(&[Record::Done(stored)]);
+        }
+    }
 }
 
 impl Session {
@@ -162,16 +183,37 @@ impl SessionState {
             };
             self.queued_bytes -= delivery.message.payload.len();
             if delivery.message.is_expired(now) {
+                if let Some(p) = &self.persisted {
+                    p.done(delivery.stored);
+                }
                 continue;
             }
             let packet_id = (delivery.qos != QoS::AtMostOnce).then(|| self.allocate_packet_id());
+            if let (Some(p), Some(packet_id), QoS::ExactlyOnce) =
+                (&self.persisted, packet_id, delivery.qos)
+            {
+                // A resend after a restart must carry the same id, so the id is on disk
+                // before the PUBLISH goes out.
+                p.store.append_durable(&[Record::Sent {
+                    id: delivery.stored,
+                    packet_id,
+                }]);
+            }
             let sent = send(Outbound::Publish {
                 delivery: &delivery,
                 packet_id,
                 dup: false,
             });
-            if let (Some(id), Sent::More | Sent::Full) = (packet_id, sent) {
-                self.inflight.push_back((id, Outgoing::Published(delivery)));
+            match (packet_id, sent) {
+                (Some(id), Sent::More | Sent::Full) => {
+                    self.inflight.push_back((id, Outgoing::Published(delivery)));
+                }
+                (Some(_), Sent::TooLarge) => {
+                    if let Some(p) = &self.persisted {
+                        p.done(delivery.stored);
+                    }
+                }
+                (None, _) => {}
             }
             if sent == Sent::Full {
                 break;
@@ -189,7 +231,7 @@ impl SessionState {
                     packet_id: Some(*id),
                     dup: true,
                 },
-                Outgoing::Released => Outbound::Pubrel(*id),
+                Outgoing::Released(_) => Outbound::Pubrel(*id),
             });
         }
     }
@@ -209,7 +251,17 @@ impl SessionState {
         });
         match found {
             Some((_, outgoing)) => {
-                *outgoing = Outgoing::Released;
+                let stored = match outgoing {
+                    Outgoing::Published(d) => d.stored,
+                    Outgoing::Released(stored) => *stored,
+                };
+                *outgoing = Outgoing::Released(stored);
+                if let (Some(p), true) = (&self.persisted, stored != 0) {
+                    p.store.append(&[Record::Released {
+                        id: stored,
+                        packet_id: id,
+                    }]);
+                }
                 true
             }
             None => false,
@@ -218,7 +270,7 @@ impl SessionState {
 
     /// PUBCOMP received; `false` if no released delivery had that id.
     pub fn pubcomp(&mut self, id: u16) -> bool {
-        self.remove_inflight(id, |o| matches!(o, Outgoing::Released))
+        self.remove_inflight(id, |o| matches!(o, Outgoing::Released(_)))
     }
 
     /// A QoS 2 PUBLISH arrived: `true` the first time for this id (route it), `false`
@@ -228,6 +280,13 @@ impl SessionState {
             return false;
         }
         self.incoming_qos2.push(id);
+        if let Some(p) = &self.persisted {
+            // Before PUBREC: a resend after a restart must still be known as a resend.
+            p.store.append_durable(&[Record::Qos2Received {
+                client: p.client.clone(),
+                packet_id: id,
+            }]);
+        }
         true
     }
 
@@ -236,6 +295,12 @@ impl SessionState {
         match self.incoming_qos2.iter().position(|&i| i == id) {
             Some(pos) => {
                 self.incoming_qos2.swap_remove(pos);
+                if let Some(p) = &self.persisted {
+                    p.store.append(&[Record::Qos2Released {
+                        client: p.client.clone(),
+                        packet_id: id,
+                    }]);
+                }
                 true
             }
             None => false,
@@ -271,6 +336,26 @@ impl SessionState {
         taken
     }
 
+    /// Puts back a delivery recovered from the persistence log: queued, or in flight
+    /// with the packet id it was sent with and whether PUBREC had arrived.
+    pub fn restore(&mut self, delivery: Delivery, sent: Option<(u16, bool)>) {
+        match sent {
+            None => {
+                self.queued_bytes += delivery.message.payload.len();
+                self.queue.push_back(delivery);
+            }
+            Some((id, false)) => self.inflight.push_back((id, Outgoing::Published(delivery))),
+            Some((id, true)) => self
+                .inflight
+                .push_back((id, Outgoing::Released(delivery.stored))),
+        }
+    }
+
+    /// Puts back the id of a QoS 2 message received before a restart and not released.
+    pub fn restore_qos2_received(&mut self, id: u16) {
+        self.incoming_qos2.push(id);
+    }
+
     /// QoS 2 messages received and not yet released (counted against Receive Maximum).
     pub fn incoming_qos2(&self) -> usize {
         self.incoming_qos2.len()
@@ -287,7 +372,13 @@ impl SessionState {
     fn remove_inflight(&mut self, id: u16, kind: impl Fn(&Outgoing) -> bool) -> bool {
         match self.inflight.iter().position(|(i, o)| *i == id && kind(o)) {
             Some(pos) => {
-                self.inflight.remove(pos);
+                if let (Some((_, outgoing)), Some(p)) = (self.inflight.remove(pos), &self.persisted)
+                {
+                    p.done(match outgoing {
+                        Outgoing::Published(d) => d.stored,
+                        Outgoing::Released(stored) => stored,
+                    });
+                }
                 true
             }
             None => false,
@@ -319,6 +410,7 @@ mod tests {
             retain: false,
             subscription_ids: Box::default(),
             shared: None,
+            stored: 0,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Midge {
     child: Child,
     port: u16,
     log_path: PathBuf,
+    /// Its persistence directory, when the harness chose it (removed at the end).
+    data_dir: Option<PathBuf>,
 }
 
 /// The `midge` binary under test.
@@ -77,8 +79,25 @@ impl Midge {
         midge
     }
 
-    /// Starts midge with extra command-line arguments.
+    /// Starts midge with extra command-line arguments, and a data directory of its own
+    /// unless they give one.
     pub fn start_with(args: &[&str]) -> Self {
+        if args.contains(&"--data-dir") {
+            return Self::spawn(args, None);
+        }
+        let dir = unique_temp_path("data");
+        let mut with_dir = vec!["--data-dir", dir.to_str().expect("UTF-8 temp path")];
+        with_dir.extend_from_slice(args);
+        Self::spawn(&with_dir, Some(dir.clone()))
+    }
+
+    /// Kills midge with SIGKILL (no chance to write anything more) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(args: &[&str], data_dir: Option<PathBuf>) -> Self {
         let log_path = unique_temp_path("midge.log");
         let log = File::create(&log_path).expect("create log file");
         let child = Command::new(midge_binary())
@@ -94,6 +113,7 @@ impl Midge {
             child,
             port: 0,
             log_path,
+            data_dir,
         };
         midge.port = midge.wait_for_port();
         midge
@@ -263,6 +283,9 @@ impl Drop for Midge {
             );
         } else {
             let _ = std::fs::remove_file(&self.log_path);
+            if let Some(dir) = &self.data_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
@@ -951,6 +974,22 @@ impl RawClient {
     /// The next PUBLISH if one arrives within `limit`; `None` if nothing does. Any other
     /// packet fails the test.
     pub fn poll_publish(&mut self, limit: Duration) -> Option<Received> {
+        match self.wait_frame(limit) {
+            Some(true) => Some(self.recv_publish()),
+            Some(false) => None,
+            None => panic!("connection closed while polling for a PUBLISH"),
+        }
+    }
+
+    /// Whether a whole packet arrives within `limit` (it is then next for [`Self::recv`]);
+    /// `false` if nothing does or the connection closes.
+    pub fn poll_frame(&mut self, limit: Duration) -> bool {
+        self.wait_frame(limit) == Some(true)
+    }
+
+    /// Waits up to `limit` for a whole packet and leaves it next in line: `Some(true)` if
+    /// one came, `Some(false)` if none in time, `None` if the connection closed.
+    fn wait_frame(&mut self, limit: Duration) -> Option<bool> {
         self.stream
             .set_read_timeout(Some(limit))
             .expect("set timeout");
@@ -959,14 +998,13 @@ impl RawClient {
             .set_read_timeout(Some(TIMEOUT))
             .expect("set timeout");
         match frame {
-            Err(()) => None,
-            Ok(None) => panic!("connection closed while polling for a PUBLISH"),
+            Err(()) => Some(false),
+            Ok(None) => None,
             Ok(Some(frame)) => {
-                // Put it back and decode it the usual way.
                 let mut buf = frame;
                 buf.append(&mut self.buf);
                 self.buf = buf;
-                Some(self.recv_publish())
+                Some(true)
             }
         }
     }

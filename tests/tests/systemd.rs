@@ -33,6 +33,9 @@ impl Notified {
                 &format!("127.0.0.1:{port}"),
                 "--log-level",
                 "info",
+                // Each test's broker on its own: the default data directory is shared.
+                "--persistence",
+                "off",
             ])
             .env("NOTIFY_SOCKET", &socket_path)
             .env_remove("WATCHDOG_USEC")

@@ -12,6 +12,8 @@ use std::time::Duration;
 mod mosquitto;
 pub mod toml;
 
+use crate::persist::Durability;
+
 /// Per-client limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -166,8 +168,11 @@ pub struct Config {
     /// How often `$SYS/broker/...` is published; zero turns it off (`sys_interval`).
     pub sys_interval: Duration,
     pub log: LogConfig,
-    /// Where persistent state lives (`--data-dir`, `persistence_location`).
+    /// Where persistent state lives (`--data-dir`, `persistence_location`); `None`: the
+    /// default for the user running midge ([`crate::persist::default_dir`]).
     pub data_dir: Option<PathBuf>,
+    /// When acknowledged messages reach the disk (`persistence`).
+    pub persistence: Durability,
 }
 
 impl Default for Config {
@@ -178,6 +183,7 @@ impl Default for Config {
             sys_interval: Duration::from_secs(10),
             log: LogConfig::default(),
             data_dir: None,
+            persistence: Durability::Sync,
         }
     }
 }

@@ -28,6 +28,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::persist::Durability;
+
 use super::{
     CertificateIdentity, Config, ConfigError, Listener, Loaded, LogDest, Security, Tls, Warning,
     read_text, suggest,
@@ -59,7 +61,9 @@ const SUPPORTED: &[&str] = &[
     "message_size_limit",
     "password_file",
     "per_listener_settings",
+    "persistence",
     "persistence_location",
+    "autosave_interval",
     "port",
     "protocol",
     "queue_qos0_messages",
@@ -75,7 +79,6 @@ const UNSUPPORTED: &[&str] = &[
     "auth_plugin",
     "auth_plugin_deny_special_chars",
     "auto_id_prefix",
-    "autosave_interval",
     "autosave_on_changes",
     "bind_interface",
     "check_retain_source",
@@ -101,7 +104,6 @@ const UNSUPPORTED: &[&str] = &[
     "maximum_qos",
     "memory_limit",
     "mount_point",
-    "persistence",
     "persistence_file",
     "persistent_client_expiration",
     "pid_file",
@@ -203,6 +205,8 @@ const MQTT_MAX_PAYLOAD: i64 = 268_435_455;
 
 pub(super) fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut parser = Parser::default();
+    // As in Mosquitto, nothing is persisted unless the file says `persistence true`.
+    parser.config.persistence = Durability::Off;
     parser.read_file(path, 0)?;
     parser.finish()
 }
@@ -548,6 +552,21 @@ impl Parser {
                          move it to the main configuration file",
                     );
                 }
+            }
+            "persistence" => {
+                self.config.persistence = if self.bool(at, name, rest)? {
+                    Durability::Sync
+                } else {
+                    Durability::Off
+                };
+            }
+            "autosave_interval" => {
+                self.int(at, name, rest)?;
+                self.warn(
+                    at,
+                    "autosave_interval is not needed: midge writes every change as it \
+                     happens and acknowledges QoS 1/2 messages once they are on disk; ignored",
+                );
             }
             "persistence_location" => {
                 if rest.is_empty() {
@@ -955,6 +974,8 @@ fn example(name: &str) -> &'static str {
         "log_dest" => "log_dest stderr",
         "include_dir" => "include_dir /etc/mosquitto/conf.d",
         "persistence_location" => "persistence_location /var/lib/mosquitto/",
+        "persistence" => "persistence true",
+        "autosave_interval" => "autosave_interval 1800",
         "protocol" => "protocol mqtt",
         _ => "see mosquitto.conf(5)",
     }
@@ -1060,7 +1081,11 @@ mod tests {
     #[test]
     fn empty_file_is_the_defaults_with_no_listener() {
         let loaded = ok("empty", "");
-        assert_eq!(loaded.config, Config::default());
+        let defaults = Config {
+            persistence: Durability::Off,
+            ..Config::default()
+        };
+        assert_eq!(loaded.config, defaults);
         assert!(loaded.warnings.is_empty());
         assert_eq!(loaded.security.allow_anonymous, None);
     }
@@ -1765,13 +1790,7 @@ include_dir {}
             .collect();
         assert_eq!(
             warned,
-            vec![
-                (6, "option pid_file is not supported yet by midge; ignored"),
-                (
-                    8,
-                    "option persistence is not supported yet by midge; ignored"
-                ),
-            ]
+            vec![(6, "option pid_file is not supported yet by midge; ignored"),]
         );
         let c = loaded.config;
         assert!(c.listeners.is_empty());

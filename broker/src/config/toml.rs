@@ -5,8 +5,14 @@
 //! never silently does nothing. The complete format, with the defaults:
 //!
 //! ```toml
-//! # Where persistent state lives.
+//! # Where persistent state lives. Default: /var/lib/midge for root, else
+//! # $XDG_STATE_HOME/midge (~/.local/state/midge).
 //! data_dir = "/var/lib/midge"
+//! # "sync": a QoS 1/2 message is acknowledged once it is on disk (fsyncs are shared by
+//! # everything arriving together); "periodic": written every flush_interval_ms, a power
+//! # cut loses at most that; "off": memory only.
+//! persistence = "sync"
+//! flush_interval_ms = 1000     # with "periodic"
 //! # How often $SYS/broker/... is published, in seconds (0 to 65535); 0 turns it off.
 //! sys_interval = 10
 //!
@@ -58,6 +64,8 @@ use std::time::Duration;
 use ::toml::Spanned;
 use serde::Deserialize;
 
+use crate::persist::Durability;
+
 use super::{
     CertificateIdentity, Config, ConfigError, Listener, Loaded, LogDest, Security, Tls,
     check_log_filter, read_text, suggest,
@@ -67,6 +75,8 @@ use super::{
 #[serde(deny_unknown_fields)]
 struct File {
     data_dir: Option<PathBuf>,
+    persistence: Option<Spanned<String>>,
+    flush_interval_ms: Option<Spanned<i64>>,
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     sys_interval: Option<Spanned<i64>>,
@@ -181,6 +191,31 @@ impl Source<'_> {
             data_dir: file.data_dir,
             ..Config::default()
         };
+        let interval = match &file.flush_interval_ms {
+            Some(ms) => self.within(
+                "flush_interval_ms",
+                ms,
+                1..=3_600_000,
+                "it is 1 to 3600000 milliseconds",
+            )? as u64,
+            None => 1000,
+        };
+        if let Some(mode) = &file.persistence {
+            config.persistence = match mode.get_ref().as_str() {
+                "sync" => Durability::Sync,
+                "periodic" => Durability::Periodic(Duration::from_millis(interval)),
+                "off" => Durability::Off,
+                other => {
+                    return Err(self.error(
+                        mode.span(),
+                        format!(
+                            "persistence = \"{other}\" is not a mode: it is \"sync\", \"periodic\" \
+                             or \"off\" (write e.g. persistence = \"sync\")"
+                        ),
+                    ));
+                }
+            };
+        }
         if let Some(secs) = &file.sys_interval {
             let secs = self.within(
                 "sys_interval",
@@ -423,6 +458,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn example(key: &str) -> Option<&'static str> {
     Some(match key {
         "data_dir" => "data_dir = \"/var/lib/midge\"",
+        "persistence" => "persistence = \"sync\"",
+        "flush_interval_ms" => "flush_interval_ms = 1000",
         "sys_interval" => "sys_interval = 10",
         "log" => "[log] with level = \"info\"",
         "level" => "level = \"info\"",

@@ -113,6 +113,7 @@ impl Connection {
                 Bytes::new()
             },
             expires_at: Message::expiry_from(props.message_expiry_interval(), now),
+            stored_id: Default::default(),
         };
         match publish.qos_pid {
             QosPid::AtMostOnce => {

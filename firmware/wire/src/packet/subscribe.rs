@@ -58,7 +58,8 @@ impl SubscriptionOptions {
         }
     }
 
-    fn from_byte(b: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
+    /// The options from their byte in a SUBSCRIBE of `version`.
+    pub fn from_byte(b: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
         let reserved = if version.is_v5() { 0xc0 } else { 0xfc };
         if b & reserved != 0 {
             return Err(DecodeError::InvalidSubscriptionOptions);
@@ -78,7 +79,8 @@ impl SubscriptionOptions {
         })
     }
 
-    fn to_byte(self, version: ProtocolVersion) -> u8 {
+    /// The options byte as sent in a SUBSCRIBE of `version`.
+    pub fn to_byte(self, version: ProtocolVersion) -> u8 {
         let qos = self.qos as u8;
         if !version.is_v5() {
             return qos;
