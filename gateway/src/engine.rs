@@ -15,6 +15,7 @@ use crate::dedup::{Dedup, EXCHANGE_LIFETIME, NON_LIFETIME, Seen};
 use crate::observe::{ClientKey, Observer, ObserverId, Observers, Queued};
 use crate::query::{self, Credentials};
 use crate::topic;
+use tracing::debug;
 
 /// Response codes (RFC 7252 §12.1.2), as the byte on the wire.
 pub mod code {
@@ -298,7 +299,7 @@ impl Engine {
                     MessageType::Acknowledgement => self.on_ack(peer, mid, now),
                     MessageType::Reset => {
                         if let Some(id) = self.observers.on_rst(peer, mid) {
-                            self.end_relation(id);
+                            self.end_relation(id, "RST");
                         }
                     }
                     MessageType::NonConfirmable => {}
@@ -577,7 +578,7 @@ impl Engine {
         if observe.is_some()
             && let Some(old) = self.observers.find(&client, &exchange.token)
         {
-            self.end_relation(old);
+            self.end_relation(old, "Observe with its token");
         }
         if observe == Some(true) && self.observers.len() < self.limits.max_observers {
             let szx = exchange.block2.map_or(self.szx, |b| b.szx.min(self.szx));
@@ -784,7 +785,7 @@ impl Engine {
             None => Response::new(code::CONTENT),
         };
         if response.code != code::CONTENT {
-            self.end_relation(id);
+            self.end_relation(id, "no first response");
             self.respond(exchange, response);
             return;
         }
@@ -793,6 +794,10 @@ impl Engine {
         };
         response = response.option(6, uint(observer.next_seq()));
         observer.established = true;
+        debug!(
+            "observe relation on {} of {:?} started",
+            observer.filter, observer.client
+        );
         let early = std::mem::take(&mut observer.early);
         self.respond(exchange, response);
         for message in retained.chain(early) {
@@ -886,8 +891,12 @@ impl Engine {
     }
 
     /// Ends a relation, releasing its broker subscription.
-    fn end_relation(&mut self, id: ObserverId) {
+    fn end_relation(&mut self, id: ObserverId, why: &str) {
         if let Some(observer) = self.observers.remove(id) {
+            debug!(
+                "observe relation on {} of {:?} ended: {why}",
+                observer.filter, observer.client
+            );
             self.broker(
                 observer.session,
                 Command::Unsubscribe {
@@ -904,7 +913,7 @@ impl Engine {
             self.send(to, bytes);
         }
         for id in exhausted {
-            self.end_relation(id);
+            self.end_relation(id, "notification not acknowledged");
         }
         self.dedup.expire(now);
         self.uploads.expire(now);

@@ -8,6 +8,7 @@
 //! [`ProtocolVersion::V5`] (see [`RawClient::connected_v5`]), [`rumqtt5`] wraps rumqttc's
 //! MQTT 5 client, and [`python`] runs the paho-mqtt scenarios of `tests/python/`.
 
+pub mod gateway;
 pub mod python;
 pub mod rumqtt5;
 
