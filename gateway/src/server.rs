@@ -50,18 +50,25 @@ impl Links {
         self.links.insert(session, tx);
     }
 
-    fn on_event(&mut self, event: &Event) {
+    /// Keeps the map of connections current; `false` for a stale `LinkDown`, which the
+    /// engine must not see: it comes from a connection already replaced, and the relations
+    /// of the session now live on the new one.
+    fn on_event(&mut self, event: &Event) -> bool {
         match event {
             // Dropping the sender lets the connection finish what it has and close.
             Event::Idle { session } => {
                 self.links.remove(session);
+                true
             }
-            Event::LinkDown { session }
-                if self.links.get(session).is_some_and(|l| l.is_closed()) =>
-            {
-                self.links.remove(session);
-            }
-            _ => {}
+            Event::LinkDown { session } => match self.links.get(session) {
+                Some(link) if !link.is_closed() => false,
+                Some(_) => {
+                    self.links.remove(session);
+                    true
+                }
+                None => true,
+            },
+            _ => true,
         }
     }
 }
@@ -93,8 +100,9 @@ pub async fn serve(
                 Err(e) => debug!("UDP receive: {e}"),
             },
             Some(event) = events.recv() => {
-                links.on_event(&event);
-                engine.on_broker(event, Instant::now());
+                if links.on_event(&event) {
+                    engine.on_broker(event, Instant::now());
+                }
             }
             _ = tick.tick() => engine.on_tick(Instant::now()),
         }
