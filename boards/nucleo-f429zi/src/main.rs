@@ -5,14 +5,25 @@
 #![no_main]
 
 mod net;
+mod node;
 mod temperature;
 
+mod settings {
+    include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+}
+
 use embassy_executor::Spawner;
+use embassy_stm32::rng::{self, Rng};
 use embassy_stm32::time::Hertz;
-use embassy_time::Timer;
+use embassy_stm32::{bind_interrupts, peripherals};
 use {defmt_rtt as _, panic_probe as _};
 
-/// 180 MHz from the 8 MHz clock the on-board ST-LINK feeds to HSE (bypass mode).
+bind_interrupts!(struct Irqs {
+    HASH_RNG => rng::InterruptHandler<peripherals::RNG>;
+});
+
+/// 168 MHz from the 8 MHz clock the on-board ST-LINK feeds to HSE (bypass mode): a 336 MHz
+/// VCO also gives the exact 48 MHz the RNG needs (180 MHz would leave it without a clock).
 fn clocks() -> embassy_stm32::Config {
     use embassy_stm32::rcc::*;
     let mut config = embassy_stm32::Config::default();
@@ -23,9 +34,9 @@ fn clocks() -> embassy_stm32::Config {
     config.rcc.pll_src = PllSource::HSE;
     config.rcc.pll = Some(Pll {
         prediv: PllPreDiv::DIV4,
-        mul: PllMul::MUL180,
+        mul: PllMul::MUL168,
         divp: Some(PllPDiv::DIV2),
-        divq: None,
+        divq: Some(PllQDiv::DIV7),
         divr: None,
     });
     config.rcc.ahb_pre = AHBPrescaler::DIV1;
@@ -38,7 +49,12 @@ fn clocks() -> embassy_stm32::Config {
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_stm32::init(clocks());
-    let mut thermometer = temperature::InternalTemperature::new(p.ADC1).await;
+    let (mut net_seed, mut backoff_seed) = ([0; 8], [0; 4]);
+    let mut rng = Rng::new(p.RNG, Irqs);
+    // The RNG fails only on a seed or clock fault; a weak seed is still better than stopping.
+    rng.async_fill_bytes(&mut net_seed).await.ok();
+    rng.async_fill_bytes(&mut backoff_seed).await.ok();
+    let thermometer = temperature::InternalTemperature::new(p.ADC1).await;
     let pins = net::EthPins {
         eth: p.ETH,
         sma: p.ETH_SMA,
@@ -52,9 +68,10 @@ async fn main(spawner: Spawner) {
         mdio: p.PA2,
         mdc: p.PC1,
     };
-    let _stack = net::start(spawner, pins, p.RNG).await;
-    loop {
-        defmt::info!("temperature {} C", thermometer.read_celsius());
-        Timer::after_secs(10).await;
-    }
+    let stack = net::start(spawner, pins, u64::from_le_bytes(net_seed)).await;
+    spawner.spawn(defmt::unwrap!(node::node_task(
+        stack,
+        thermometer,
+        u32::from_le_bytes(backoff_seed)
+    )));
 }

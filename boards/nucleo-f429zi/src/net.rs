@@ -3,14 +3,12 @@
 use embassy_executor::Spawner;
 use embassy_net::{Stack, StackResources};
 use embassy_stm32::eth::{Ethernet, GenericPhy, PacketQueue, Sma};
-use embassy_stm32::peripherals::{ETH, ETH_SMA, RNG};
-use embassy_stm32::rng::Rng;
-use embassy_stm32::{Peri, bind_interrupts, eth, peripherals, rng};
+use embassy_stm32::peripherals::{ETH, ETH_SMA};
+use embassy_stm32::{Peri, bind_interrupts, eth, peripherals};
 use static_cell::StaticCell;
 
 bind_interrupts!(struct Irqs {
     ETH => eth::InterruptHandler;
-    HASH_RNG => rng::InterruptHandler<peripherals::RNG>;
 });
 
 type Device = Ethernet<'static, ETH, GenericPhy<Sma<'static, ETH_SMA>>>;
@@ -39,11 +37,8 @@ async fn net_task(mut runner: embassy_net::Runner<'static, Device>) -> ! {
 }
 
 /// Brings the interface up with DHCP and returns once an address is configured.
-pub async fn start(spawner: Spawner, pins: EthPins, rng: Peri<'static, RNG>) -> Stack<'static> {
-    let mut rng = Rng::new(rng, Irqs);
-    let mut seed = [0; 8];
-    rng.async_fill_bytes(&mut seed).await.ok();
-
+/// `seed` randomises TCP ports and sequence numbers.
+pub async fn start(spawner: Spawner, pins: EthPins, seed: u64) -> Stack<'static> {
     static PACKETS: StaticCell<PacketQueue<4, 4>> = StaticCell::new();
     let device = Ethernet::new(
         PACKETS.init(PacketQueue::new()),
@@ -67,7 +62,7 @@ pub async fn start(spawner: Spawner, pins: EthPins, rng: Peri<'static, RNG>) -> 
         device,
         embassy_net::Config::dhcpv4(Default::default()),
         RESOURCES.init(StackResources::new()),
-        u64::from_le_bytes(seed),
+        seed,
     );
     spawner.spawn(defmt::unwrap!(net_task(runner)));
 

@@ -13,7 +13,7 @@ const TS_CAL2: *const u16 = 0x1FFF_7A2E as *const u16;
 const VREFINT_CAL: *const u16 = 0x1FFF_7A2A as *const u16;
 
 /// Sampling must last at least 10 µs for the sensor (datasheet T_S_temp); 480 cycles at the
-/// 22.5 MHz ADC clock is 21 µs.
+/// 21 MHz ADC clock (84 MHz APB2 / 4) is 23 µs.
 const SAMPLE: SampleTime = SampleTime::CYCLES480;
 
 pub struct InternalTemperature {
