@@ -706,9 +706,10 @@ impl Engine {
             Event::Message { session, message } => self.on_message(&session, &message, now),
             Event::LinkDown { session } => {
                 // The connection's subscriptions died with it: end the relations with 5.03
-                // so the devices register again (RFC 7641 §3.2).
+                // so the devices register again (RFC 7641 §3.2). Registrations still
+                // waiting get their own answer from whichever connection has their request.
                 for id in self.observers.of_session(&session) {
-                    let Some(observer) = self.observers.get(id) else {
+                    let Some(observer) = self.observers.get(id).filter(|o| o.established) else {
                         continue;
                     };
                     let to = self.observers.address(&observer.client);

@@ -86,7 +86,8 @@ fn observe_receives_mosquitto_pub_messages_in_order() {
             "-m",
             "get",
             "-s",
-            "3",
+            // Long enough for five mosquitto_pub runs on a loaded machine.
+            "5",
             "-w",
             &gateway.uri(&format!("ps/{topic}")),
         ],

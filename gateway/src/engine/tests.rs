@@ -546,6 +546,11 @@ fn unacknowledged_notifications_end_the_relation() {
 #[test]
 fn link_down_ends_relations_with_5_03() {
     let mut e = engine();
+    // A registration still waiting for its subscription is left to its own answer.
+    let mut waiting = observe(9, "ps/w", 0);
+    waiting.set_token(b"wait".to_vec());
+    feed(&mut e, &waiting);
+    let op = op_of(&one_command(&mut e));
     registered(&mut e, "ps/t", vec![]);
     e.on_broker(
         Event::LinkDown {
@@ -555,7 +560,21 @@ fn link_down_ends_relations_with_5_03() {
     );
     let n = one_response(&mut e);
     assert_eq!(code_of(&n), code::SERVICE_UNAVAILABLE);
+    assert_eq!(n.get_token(), b"obs");
     assert_eq!(n.get_observe_value(), None);
+    assert_eq!(e.observer_count(), 1);
+    e.on_broker(
+        Event::Done {
+            op,
+            outcome: Outcome::Failed(Failure::Unreachable),
+        },
+        Instant::now(),
+    );
+    let answer = one_response(&mut e);
+    assert_eq!(
+        (code_of(&answer), answer.header.message_id),
+        (code::SERVICE_UNAVAILABLE, 9)
+    );
     assert_eq!(e.observer_count(), 0);
 }
 
