@@ -11,6 +11,10 @@ use std::fmt::Write as _;
 
 /// Whether the board needs Wi-Fi credentials.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "each board's build script names only its own link"
+)]
 enum Link {
     Ethernet,
     WiFi,
@@ -78,20 +82,33 @@ fn write_settings(link: Link) {
         if let Some(id) = &device_id {
             let config = midge_node::NodeConfig::new(id, host);
             if let Err(e) = config.validate() {
-                errors.push(format!("MIDGE_BROKER / MIDGE_DEVICE_ID rejected by midge-node: {e}"));
+                errors.push(format!(
+                    "MIDGE_BROKER / MIDGE_DEVICE_ID rejected by midge-node: {e}"
+                ));
             }
         }
     }
     if let Some(id) = &device_id {
         writeln!(code, "pub const DEVICE_ID: &str = {id:?};").unwrap();
     }
-    writeln!(code, "pub const MQTT_USERNAME: Option<&str> = {username:?};").unwrap();
-    writeln!(code, "pub const MQTT_PASSWORD: Option<&str> = {password:?};").unwrap();
+    writeln!(
+        code,
+        "pub const MQTT_USERNAME: Option<&str> = {username:?};"
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub const MQTT_PASSWORD: Option<&str> = {password:?};"
+    )
+    .unwrap();
     if let Some((ssid, passphrase)) = wifi {
         // WPA2-Personal limits: both radios' drivers reject anything else at run time.
         if let Some(ssid) = ssid {
             if ssid.len() > 32 {
-                errors.push(format!("MIDGE_WIFI_SSID is {} bytes; an SSID has at most 32", ssid.len()));
+                errors.push(format!(
+                    "MIDGE_WIFI_SSID is {} bytes; an SSID has at most 32",
+                    ssid.len()
+                ));
             }
             writeln!(code, "pub const WIFI_SSID: &str = {ssid:?};").unwrap();
         }

@@ -5,17 +5,22 @@
 #![no_main]
 
 mod cyw43_blobs;
+mod node;
 mod temperature;
 mod wifi;
 
+mod settings {
+    include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+}
+
 use embassy_executor::Spawner;
-use embassy_time::Timer;
+use embassy_rp::clocks::RoscRng;
 use {defmt_rtt as _, panic_probe as _};
 
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
     let p = embassy_rp::init(Default::default());
-    let mut thermometer = temperature::InternalTemperature::new(p.ADC, p.ADC_TEMP_SENSOR);
+    let thermometer = temperature::InternalTemperature::new(p.ADC, p.ADC_TEMP_SENSOR);
     let pins = wifi::RadioPins {
         power: p.PIN_23,
         dio: p.PIN_24,
@@ -25,12 +30,13 @@ async fn main(spawner: Spawner) {
         dma: p.DMA_CH0,
     };
     let credentials = wifi::Credentials {
-        ssid: env!("MIDGE_WIFI_SSID"),
-        password: env!("MIDGE_WIFI_PASSWORD"),
+        ssid: settings::WIFI_SSID,
+        password: settings::WIFI_PASSWORD,
     };
-    let _stack = wifi::start(spawner, pins, credentials).await;
-    loop {
-        defmt::info!("temperature {} C", thermometer.read_celsius().await);
-        Timer::after_secs(10).await;
-    }
+    let stack = wifi::start(spawner, pins, credentials).await;
+    spawner.spawn(defmt::unwrap!(node::node_task(
+        stack,
+        thermometer,
+        RoscRng.next_u32()
+    )));
 }
