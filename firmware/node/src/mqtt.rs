@@ -1,6 +1,8 @@
 //! The MQTT task: samples on schedule and publishes every reading through a
 //! [`midge_client::Client`] over an embassy-net TCP socket, reconnecting for ever.
 
+use core::pin::pin;
+use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_net::tcp::TcpSocket;
 use embassy_time::{Instant, Timer};
@@ -67,9 +69,13 @@ pub async fn run<S: Sensor, const MAX_PACKET: usize, const OUTBOX: usize>(
     let mut rx_buffer = [0u8; MAX_PACKET];
     let mut tx_buffer = [0u8; MAX_PACKET];
     loop {
-        stack.wait_config_up().await;
         let mut socket = TcpSocket::new(stack, &mut rx_buffer, &mut tx_buffer);
-        match net::connect(stack, &mut socket, &broker, config.response_timeout).await {
+        // Sampling goes on while the network comes up and the broker is being reached.
+        let connecting = async {
+            stack.wait_config_up().await;
+            net::connect(stack, &mut socket, &broker, config.response_timeout).await
+        };
+        match node.sample_while(connecting, sensor).await {
             Ok(()) => {
                 let error = node.serve(&mut socket, sensor).await;
                 log_error("connection ended", &error);
@@ -84,7 +90,7 @@ pub async fn run<S: Sensor, const MAX_PACKET: usize, const OUTBOX: usize>(
         let _ = socket.flush().await;
         drop(socket);
         let retry_at = Instant::now() + node.client.connection_lost();
-        node.sample_until(retry_at, sensor).await;
+        node.sample_while(Timer::at(retry_at), sensor).await;
     }
 }
 
@@ -125,23 +131,25 @@ impl<const MAX_PACKET: usize, const OUTBOX: usize> MqttNode<'_, '_, MAX_PACKET, 
         }
     }
 
-    /// Waits for the next connection attempt, still sampling: QoS 1 readings wait in the
-    /// outbox (as far as it holds them) and go out after the reconnect.
-    async fn sample_until<S: Sensor>(&mut self, until: Instant, sensor: &mut S) {
+    /// Runs `future` to completion, taking the samples that fall due meanwhile: while
+    /// there is no connection, QoS 1 readings wait in the outbox (as far as it holds
+    /// them) and go out after the reconnect. `future` is paused, not cancelled, while a
+    /// sample is taken.
+    async fn sample_while<F: Future, S: Sensor>(&mut self, future: F, sensor: &mut S) -> F::Output {
+        let mut future = pin!(future);
         loop {
-            let next = self.sampler.next_at();
-            if next >= until {
-                Timer::at(until).await;
-                return;
+            match select(future.as_mut(), Timer::at(self.sampler.next_at())).await {
+                Either::First(output) => return output,
+                Either::Second(()) => {
+                    let sample = self.sampler.take(sensor, Instant::now()).await;
+                    publish_sample(
+                        &mut self.client,
+                        self.config.device_id,
+                        self.config.qos,
+                        &sample,
+                    );
+                }
             }
-            Timer::at(next).await;
-            let sample = self.sampler.take(sensor, Instant::now()).await;
-            publish_sample(
-                &mut self.client,
-                self.config.device_id,
-                self.config.qos,
-                &sample,
-            );
         }
     }
 }
