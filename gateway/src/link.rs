@@ -32,6 +32,15 @@ use crate::topic;
 /// A filter no client subscribes to, unsubscribed to learn that earlier answers are in.
 const SYNC_FILTER: &str = "midge-gateway/sync";
 
+/// QoS 1 and 2 publishes in flight per connection; more wait in rumqttc's queue.
+const INFLIGHT: u16 = 64;
+
+/// SUBSCRIBEs and UNSUBSCRIBEs awaiting their acknowledgement per connection.
+const CONTROL_WINDOW: usize = 16;
+
+/// Requests rumqttc queues before the connection takes them; past this, 5.03.
+const REQUEST_QUEUE: usize = 1024;
+
 /// How to reach the broker, shared by every connection.
 #[derive(Debug, Clone)]
 pub struct BrokerSettings {
@@ -65,12 +74,24 @@ struct Collecting {
     retained: Vec<Message>,
 }
 
+/// A SUBSCRIBE or UNSUBSCRIBE waiting for its turn.
+#[derive(Debug)]
+enum Control {
+    Subscribe { op: OpId, filter: String },
+    Unsubscribe { filter: String, sync: Option<OpId> },
+}
+
 #[derive(Debug, Default)]
 struct Link {
     awaiting_pkid: VecDeque<Sent>,
     publishes: HashMap<u16, OpId>,
-    subscribes: HashMap<u16, OpId>,
-    unsubscribes: HashMap<u16, Option<OpId>>,
+    /// rumqttc reuses packet identifiers after `INFLIGHT` requests and does not track
+    /// them for SUBSCRIBE and UNSUBSCRIBE, so their acknowledgements are matched by
+    /// order (the broker answers in order), and at most `CONTROL_WINDOW` are outstanding.
+    subscribes: VecDeque<OpId>,
+    unsubscribes: VecDeque<Option<OpId>>,
+    backlog: VecDeque<Control>,
+    controls_out: usize,
     collecting: HashMap<OpId, Collecting>,
     filters: HashMap<String, usize>,
     done: Vec<(OpId, Outcome)>,
@@ -78,11 +99,15 @@ struct Link {
 
 impl Link {
     fn busy(&self) -> bool {
-        !(self.filters.is_empty() && self.awaiting_pkid.is_empty() && self.publishes.is_empty())
+        !(self.filters.is_empty()
+            && self.awaiting_pkid.is_empty()
+            && self.publishes.is_empty()
+            && self.backlog.is_empty()
+            && self.controls_out == 0)
     }
 
     fn issue(&mut self, client: &AsyncClient, command: Command) {
-        let result = match command {
+        match command {
             Command::Publish {
                 op,
                 topic,
@@ -100,44 +125,64 @@ impl Link {
                     content_type,
                     ..PublishProperties::default()
                 };
-                client
-                    .try_publish_with_properties(topic, qos, retain, payload, properties)
-                    .map(|()| self.awaiting_pkid.push_back(Sent::Publish { op, qos }))
-                    .map_err(|_| op)
+                match client.try_publish_with_properties(topic, qos, retain, payload, properties) {
+                    Ok(()) => self.awaiting_pkid.push_back(Sent::Publish { op, qos }),
+                    Err(_) => self.done.push((op, Outcome::Failed(Failure::Unreachable))),
+                }
             }
             Command::Subscribe { op, filter } => self.subscribe(client, op, filter, true),
             Command::Read { op, topic } => self.subscribe(client, op, topic, false),
-            Command::Unsubscribe { filter } => {
-                self.release(client, &filter);
-                Ok(())
-            }
-        };
-        if let Err(op) = result {
-            self.done.push((op, Outcome::Failed(Failure::Unreachable)));
+            Command::Unsubscribe { filter } => self.release(client, &filter),
         }
     }
 
-    fn subscribe(
-        &mut self,
-        client: &AsyncClient,
-        op: OpId,
-        filter: String,
-        keep: bool,
-    ) -> Result<(), OpId> {
-        client
-            .try_subscribe(filter.clone(), QoS::ExactlyOnce)
-            .map_err(|_| op)?;
-        self.awaiting_pkid.push_back(Sent::Subscribe { op });
+    fn subscribe(&mut self, client: &AsyncClient, op: OpId, filter: String, keep: bool) {
         *self.filters.entry(filter.clone()).or_default() += 1;
         self.collecting.insert(
             op,
             Collecting {
-                filter,
+                filter: filter.clone(),
                 keep,
                 retained: Vec::new(),
             },
         );
-        Ok(())
+        self.backlog.push_back(Control::Subscribe { op, filter });
+        self.pump(client);
+    }
+
+    /// Sends waiting SUBSCRIBEs and UNSUBSCRIBEs while the window has room.
+    fn pump(&mut self, client: &AsyncClient) {
+        while self.controls_out < CONTROL_WINDOW {
+            let Some(control) = self.backlog.pop_front() else {
+                return;
+            };
+            let (sent, op) = match control {
+                Control::Subscribe { op, filter } => (
+                    client
+                        .try_subscribe(filter, QoS::ExactlyOnce)
+                        .map(|()| Sent::Subscribe { op }),
+                    Some(op),
+                ),
+                Control::Unsubscribe { filter, sync } => (
+                    client
+                        .try_unsubscribe(filter)
+                        .map(|()| Sent::Unsubscribe { sync }),
+                    sync,
+                ),
+            };
+            match sent {
+                Ok(sent) => {
+                    self.awaiting_pkid.push_back(sent);
+                    self.controls_out += 1;
+                }
+                // rumqttc's queue is full or gone: the connection is failing.
+                Err(_) => {
+                    if let Some(op) = op.filter(|op| self.collecting.remove(op).is_some()) {
+                        self.done.push((op, Outcome::Failed(Failure::Unreachable)));
+                    }
+                }
+            }
+        }
     }
 
     /// Completes a `Subscribe` or `Read`, releasing the filter unless it is kept.
@@ -165,10 +210,11 @@ impl Link {
         *count -= 1;
         if *count == 0 {
             self.filters.remove(filter);
-            if client.try_unsubscribe(filter).is_ok() {
-                self.awaiting_pkid
-                    .push_back(Sent::Unsubscribe { sync: None });
-            }
+            self.backlog.push_back(Control::Unsubscribe {
+                filter: filter.to_owned(),
+                sync: None,
+            });
+            self.pump(client);
         }
     }
 
@@ -186,10 +232,10 @@ impl Link {
                 }
             }
             (Some(Sent::Subscribe { op }), Outgoing::Subscribe(_)) => {
-                self.subscribes.insert(pkid, op);
+                self.subscribes.push_back(op);
             }
             (Some(Sent::Unsubscribe { sync }), Outgoing::Unsubscribe(_)) => {
-                self.unsubscribes.insert(pkid, sync);
+                self.unsubscribes.push_back(sync);
             }
             (sent, outgoing) => warn!("MQTT request order lost: {sent:?} vs {outgoing:?}"),
         }
@@ -237,7 +283,8 @@ impl Link {
                 }
             }
             Packet::SubAck(ack) => {
-                let op = self.subscribes.remove(&ack.pkid)?;
+                self.controls_out = self.controls_out.saturating_sub(1);
+                let op = self.subscribes.pop_front()?;
                 let failure = match ack.return_codes.first() {
                     Some(SubscribeReasonCode::Success(_)) => None,
                     Some(SubscribeReasonCode::NotAuthorized) => Some(Failure::NotAuthorized),
@@ -246,16 +293,21 @@ impl Link {
                 };
                 if failure.is_some() {
                     self.finish(client, op, failure);
-                } else if client.try_unsubscribe(SYNC_FILTER).is_ok() {
-                    self.awaiting_pkid
-                        .push_back(Sent::Unsubscribe { sync: Some(op) });
                 } else {
-                    self.finish(client, op, Some(Failure::Unreachable));
+                    // The marker goes first: it completes a request someone waits for.
+                    self.backlog.push_front(Control::Unsubscribe {
+                        filter: SYNC_FILTER.to_owned(),
+                        sync: Some(op),
+                    });
                 }
+                self.pump(client);
             }
-            Packet::UnsubAck(ack) => {
-                let op = self.unsubscribes.remove(&ack.pkid).flatten()?;
-                self.finish(client, op, None);
+            Packet::UnsubAck(_) => {
+                self.controls_out = self.controls_out.saturating_sub(1);
+                if let Some(Some(op)) = self.unsubscribes.pop_front() {
+                    self.finish(client, op, None);
+                }
+                self.pump(client);
             }
             _ => {}
         }
@@ -264,21 +316,18 @@ impl Link {
 
     /// Every operation still open, failed with `failure`.
     fn fail_all(&mut self, failure: Failure) {
-        let ops: Vec<OpId> = self
-            .awaiting_pkid
-            .drain(..)
-            .filter_map(|s| match s {
-                Sent::Publish { op, .. } | Sent::Subscribe { op } => Some(op),
-                Sent::Unsubscribe { .. } => None,
-            })
+        // Subscriptions in any stage are in `collecting`; publishes are waiting either for
+        // their packet identifier or for their acknowledgement.
+        let publishes = self.awaiting_pkid.drain(..).filter_map(|s| match s {
+            Sent::Publish { op, .. } => Some(op),
+            Sent::Subscribe { .. } | Sent::Unsubscribe { .. } => None,
+        });
+        let ops: Vec<OpId> = publishes
             .chain(self.publishes.drain().map(|(_, op)| op))
             .chain(self.collecting.drain().map(|(op, _)| op))
             .collect();
-        let mut seen = std::collections::HashSet::new();
         for op in ops {
-            if seen.insert(op) {
-                self.done.push((op, Outcome::Failed(failure)));
-            }
+            self.done.push((op, Outcome::Failed(failure)));
         }
     }
 }
@@ -328,7 +377,10 @@ fn mqtt_options(session: &Credentials, settings: &BrokerSettings) -> MqttOptions
         .set_keep_alive(Duration::from_secs(30))
         .set_clean_start(true)
         .set_connection_timeout(5)
-        .set_max_packet_size(Some(settings.max_packet));
+        .set_max_packet_size(Some(settings.max_packet))
+        // rumqttc keeps a slot per possible in-flight packet identifier; left at the
+        // broker's Receive Maximum (65535 by default) that is about 13 MB per connection.
+        .set_outgoing_inflight_upper_limit(INFLIGHT);
     // A device's own credentials replace the gateway's (the broker checks them).
     let (user, pass) = if session.username.is_some() || session.password.is_some() {
         (session.username.clone(), session.password.clone())
@@ -355,7 +407,8 @@ pub async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<Event>,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(mqtt_options(&session, &settings), 4096);
+    let (client, mut eventloop) =
+        AsyncClient::new(mqtt_options(&session, &settings), REQUEST_QUEUE);
     // The event loop runs in a task of its own: dropping a `poll()` future halfway (as a
     // `select!` with the command channel would) abandons a connection attempt in progress.
     let (mqtt_tx, mut mqtt_events) = mpsc::unbounded_channel();
