@@ -348,6 +348,12 @@ impl Engine {
                 return;
             }
         }
+        // Any request naming a client id tells where that client is now (NAT rebinding).
+        if let Ok(query) = query::parse(&options(&packet, 15))
+            && let Some(id) = query.credentials.client_id
+        {
+            self.observers.touch(&ClientKey::Id(id), peer);
+        }
         let path_segments = options(&packet, 11);
         let mut exchange = Exchange {
             peer,
@@ -567,7 +573,6 @@ impl Engine {
             Some(id) => ClientKey::Id(id.clone()),
             None => ClientKey::Peer(exchange.peer),
         };
-        self.observers.touch(&client, exchange.peer);
         let observe = match packet.get_observe_value() {
             Some(Ok(0)) => Some(true),
             Some(Ok(1)) => Some(false),

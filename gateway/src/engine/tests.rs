@@ -689,3 +689,89 @@ fn floods_stay_bounded() {
     assert_eq!(e.waiting_count(), 10);
     assert!(e.dedup.len() <= 100);
 }
+
+#[test]
+fn large_notifications_go_block_wise() {
+    let mut e = engine();
+    registered(&mut e, "ps/big", vec![]);
+    let body: Vec<u8> = (0..3000u32).map(|i| (i % 241) as u8).collect();
+    e.on_broker(message("big", &body, 0), Instant::now());
+    let n = one_response(&mut e);
+    let block = Block::decode(n.get_first_option(CoapOption::Block2).unwrap()).unwrap();
+    assert_eq!(
+        block,
+        Block {
+            num: 0,
+            more: true,
+            szx: 6
+        }
+    );
+    assert_eq!(n.get_first_option(CoapOption::Size2), Some(&uint(3000)));
+    assert_eq!(n.payload, body[..1024]);
+    // The client fetches the rest with plain GETs (RFC 7959 §3.4).
+    let mut rest = n.payload.clone();
+    for num in 1..3 {
+        let mut p = con(RequestType::Get, 50 + num as u16, "ps/big", &[]);
+        p.add_option(
+            CoapOption::Block2,
+            Block {
+                num,
+                more: false,
+                szx: 6,
+            }
+            .encode(),
+        );
+        feed(&mut e, &p);
+        let r = one_response(&mut e);
+        assert_eq!(
+            r.get_first_option(CoapOption::ETag),
+            n.get_first_option(CoapOption::ETag)
+        );
+        rest.extend_from_slice(&r.payload);
+    }
+    assert_eq!(rest, body);
+}
+
+#[test]
+fn relations_follow_the_client_id_to_a_new_address() {
+    let mut e = engine();
+    let mut p = observe(1, "ps/t", 0);
+    p.add_option(CoapOption::UriQuery, b"clientid=dev7".to_vec());
+    feed(&mut e, &p);
+    let command = one_command(&mut e);
+    e.on_broker(
+        Event::Done {
+            op: op_of(&command),
+            outcome: Outcome::Subscribed { retained: vec![] },
+        },
+        Instant::now(),
+    );
+    one_response(&mut e);
+    // The NAT gave the device a new port; its next request says who it is.
+    let moved: SocketAddr = "127.0.0.1:40999".parse().unwrap();
+    let ping = con(RequestType::Put, 2, "ps/other", &["clientid=dev7"]);
+    e.on_datagram(moved, &ping.to_bytes().unwrap(), Instant::now());
+    e.take_effects();
+    let session = Credentials {
+        client_id: Some("dev7".into()),
+        ..Credentials::default()
+    };
+    e.on_broker(
+        Event::Message {
+            session,
+            message: Message {
+                topic: "t".into(),
+                payload: b"v".to_vec(),
+                qos: 0,
+                retain: false,
+                content_type: None,
+            },
+        },
+        Instant::now(),
+    );
+    let sent = e.take_effects();
+    assert!(
+        matches!(&sent[..], [Effect::Send { to, .. }] if *to == moved),
+        "{sent:?}"
+    );
+}
