@@ -4,11 +4,16 @@
 #![no_std]
 #![no_main]
 
+mod node;
 mod wifi;
 
+mod settings {
+    include!(concat!(env!("OUT_DIR"), "/settings.rs"));
+}
+
 use embassy_executor::Spawner;
-use embassy_time::Timer;
 use esp_hal::clock::CpuClock;
+use esp_hal::rng::Rng;
 use esp_hal::timer::timg::TimerGroup;
 use esp_hal::tsens::TemperatureSensor;
 use {esp_backtrace as _, esp_println as _};
@@ -28,15 +33,14 @@ async fn main(spawner: Spawner) -> ! {
     let thermometer = TemperatureSensor::new(p.TSENS, Default::default())
         .unwrap_or_else(|_| defmt::panic!("temperature sensor rejected its default configuration"));
     let credentials = wifi::Credentials {
-        ssid: env!("MIDGE_WIFI_SSID"),
-        password: env!("MIDGE_WIFI_PASSWORD"),
+        ssid: settings::WIFI_SSID,
+        password: settings::WIFI_PASSWORD,
     };
-    let _stack = wifi::start(spawner, p.WIFI, credentials).await;
-    loop {
-        defmt::info!(
-            "temperature {} C",
-            thermometer.get_temperature().to_celsius()
-        );
-        Timer::after_secs(10).await;
-    }
+    let stack = wifi::start(spawner, p.WIFI, credentials).await;
+    node::run(
+        stack,
+        node::InternalTemperature(thermometer),
+        Rng::new().random(),
+    )
+    .await
 }

@@ -47,7 +47,7 @@ fn clocks() -> embassy_stm32::Config {
 }
 
 #[embassy_executor::main]
-async fn main(spawner: Spawner) {
+async fn main(spawner: Spawner) -> ! {
     let p = embassy_stm32::init(clocks());
     let (mut net_seed, mut backoff_seed) = ([0; 8], [0; 4]);
     let mut rng = Rng::new(p.RNG, Irqs);
@@ -69,9 +69,5 @@ async fn main(spawner: Spawner) {
         mdc: p.PC1,
     };
     let stack = net::start(spawner, pins, u64::from_le_bytes(net_seed)).await;
-    spawner.spawn(defmt::unwrap!(node::node_task(
-        stack,
-        thermometer,
-        u32::from_le_bytes(backoff_seed)
-    )));
+    node::run(stack, thermometer, u32::from_le_bytes(backoff_seed)).await
 }

@@ -19,9 +19,8 @@ impl Sensor for InternalTemperature {
 }
 
 /// Connects, publishes a reading every 10 s and reconnects for ever. It returns only for a
-/// configuration that the build script would have refused.
-#[embassy_executor::task]
-pub async fn node_task(stack: Stack<'static>, mut sensor: InternalTemperature, seed: u32) {
+/// configuration that the build script would have refused, so that ends in a panic.
+pub async fn run(stack: Stack<'static>, mut sensor: InternalTemperature, seed: u32) -> ! {
     let config = settings::node_config(seed);
     let error = midge_node::mqtt::run::<_, 256, 8>(stack, &config, &mut sensor).await;
     defmt::panic!("invalid node configuration: {}", error);

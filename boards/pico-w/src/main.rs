@@ -18,7 +18,7 @@ use embassy_rp::clocks::RoscRng;
 use {defmt_rtt as _, panic_probe as _};
 
 #[embassy_executor::main]
-async fn main(spawner: Spawner) {
+async fn main(spawner: Spawner) -> ! {
     let p = embassy_rp::init(Default::default());
     let thermometer = temperature::InternalTemperature::new(p.ADC, p.ADC_TEMP_SENSOR);
     let pins = wifi::RadioPins {
@@ -34,9 +34,5 @@ async fn main(spawner: Spawner) {
         password: settings::WIFI_PASSWORD,
     };
     let stack = wifi::start(spawner, pins, credentials).await;
-    spawner.spawn(defmt::unwrap!(node::node_task(
-        stack,
-        thermometer,
-        RoscRng.next_u32()
-    )));
+    node::run(stack, thermometer, RoscRng.next_u32()).await
 }
