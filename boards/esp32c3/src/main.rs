@@ -4,8 +4,11 @@
 #![no_std]
 #![no_main]
 
-mod node;
+mod temperature;
 mod wifi;
+
+#[path = "../../sensor_node.rs"]
+mod sensor_node;
 
 mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
@@ -15,7 +18,6 @@ use embassy_executor::Spawner;
 use esp_hal::clock::CpuClock;
 use esp_hal::rng::Rng;
 use esp_hal::timer::timg::TimerGroup;
-use esp_hal::tsens::TemperatureSensor;
 use {esp_backtrace as _, esp_println as _};
 
 esp_bootloader_esp_idf::esp_app_desc!();
@@ -30,17 +32,11 @@ async fn main(spawner: Spawner) -> ! {
     esp_alloc::heap_allocator!(size: 36 * 1024);
     esp_rtos::start(TimerGroup::new(p.TIMG0).timer0, p.FROM_CPU_INTR0);
 
-    let thermometer = TemperatureSensor::new(p.TSENS, Default::default())
-        .unwrap_or_else(|_| defmt::panic!("temperature sensor rejected its default configuration"));
+    let mut thermometer = temperature::InternalTemperature::new(p.TSENS);
     let credentials = wifi::Credentials {
         ssid: settings::WIFI_SSID,
         password: settings::WIFI_PASSWORD,
     };
     let stack = wifi::start(spawner, p.WIFI, credentials).await;
-    node::run(
-        stack,
-        node::InternalTemperature(thermometer),
-        Rng::new().random(),
-    )
-    .await
+    sensor_node::run(stack, &mut thermometer, Rng::new().random()).await
 }

@@ -5,8 +5,10 @@
 #![no_main]
 
 mod net;
-mod node;
 mod temperature;
+
+#[path = "../../sensor_node.rs"]
+mod sensor_node;
 
 mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
@@ -54,7 +56,7 @@ async fn main(spawner: Spawner) -> ! {
     // The RNG fails only on a seed or clock fault; a weak seed is still better than stopping.
     rng.async_fill_bytes(&mut net_seed).await.ok();
     rng.async_fill_bytes(&mut backoff_seed).await.ok();
-    let thermometer = temperature::InternalTemperature::new(p.ADC1).await;
+    let mut thermometer = temperature::InternalTemperature::new(p.ADC1).await;
     let pins = net::EthPins {
         eth: p.ETH,
         sma: p.ETH_SMA,
@@ -69,5 +71,5 @@ async fn main(spawner: Spawner) -> ! {
         mdc: p.PC1,
     };
     let stack = net::start(spawner, pins, u64::from_le_bytes(net_seed)).await;
-    node::run(stack, thermometer, u32::from_le_bytes(backoff_seed)).await
+    sensor_node::run(stack, &mut thermometer, u32::from_le_bytes(backoff_seed)).await
 }

@@ -6,6 +6,9 @@ use embassy_stm32::Peri;
 use embassy_stm32::adc::{Adc, SampleTime, Temperature, VrefInt};
 use embassy_stm32::peripherals::ADC1;
 use embassy_time::Timer;
+use midge_node::{Sample, Sensor};
+
+use crate::sensor_node;
 
 /// Raw 12-bit readings taken at 30 °C and 110 °C with VDDA = 3.3 V, and VREFINT at 3.3 V.
 const TS_CAL1: *const u16 = 0x1FFF_7A2C as *const u16;
@@ -50,6 +53,12 @@ impl InternalTemperature {
             )
         };
         celsius(raw, vref, cal1, cal2, vref_cal)
+    }
+}
+
+impl Sensor for InternalTemperature {
+    async fn sample(&mut self) -> Sample {
+        sensor_node::temperature(self.read_celsius())
     }
 }
 

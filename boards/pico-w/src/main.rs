@@ -5,9 +5,11 @@
 #![no_main]
 
 mod cyw43_blobs;
-mod node;
 mod temperature;
 mod wifi;
+
+#[path = "../../sensor_node.rs"]
+mod sensor_node;
 
 mod settings {
     include!(concat!(env!("OUT_DIR"), "/settings.rs"));
@@ -20,7 +22,7 @@ use {defmt_rtt as _, panic_probe as _};
 #[embassy_executor::main]
 async fn main(spawner: Spawner) -> ! {
     let p = embassy_rp::init(Default::default());
-    let thermometer = temperature::InternalTemperature::new(p.ADC, p.ADC_TEMP_SENSOR);
+    let mut thermometer = temperature::InternalTemperature::new(p.ADC, p.ADC_TEMP_SENSOR);
     let pins = wifi::RadioPins {
         power: p.PIN_23,
         dio: p.PIN_24,
@@ -34,5 +36,5 @@ async fn main(spawner: Spawner) -> ! {
         password: settings::WIFI_PASSWORD,
     };
     let stack = wifi::start(spawner, pins, credentials).await;
-    node::run(stack, thermometer, RoscRng.next_u32()).await
+    sensor_node::run(stack, &mut thermometer, RoscRng.next_u32()).await
 }

@@ -3,6 +3,9 @@
 use embassy_rp::Peri;
 use embassy_rp::adc::{self, Adc, Async, Channel};
 use embassy_rp::bind_interrupts;
+use midge_node::{Sample, Sensor};
+
+use crate::sensor_node;
 use embassy_rp::peripherals::{ADC, ADC_TEMP_SENSOR};
 
 bind_interrupts!(struct Irqs {
@@ -25,6 +28,18 @@ impl InternalTemperature {
     /// Chip temperature in °C, or `None` if the conversion failed.
     pub async fn read_celsius(&mut self) -> Option<f32> {
         self.adc.read(&mut self.sensor).await.ok().map(celsius)
+    }
+}
+
+impl Sensor for InternalTemperature {
+    async fn sample(&mut self) -> Sample {
+        match self.read_celsius().await {
+            Some(value) => sensor_node::temperature(value),
+            None => {
+                defmt::warn!("ADC conversion failed; skipping this sample");
+                Sample::new()
+            }
+        }
     }
 }
 
