@@ -40,13 +40,15 @@ impl Links {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        // Queued before the connection starts: it may fail and close its channel at once,
+        // and then it answers what it found queued.
+        let _ = tx.send(command);
         tokio::spawn(link::run(
             session.clone(),
             self.settings.clone(),
             rx,
             self.events.clone(),
         ));
-        let _ = tx.send(command);
         self.links.insert(session, tx);
     }
 
