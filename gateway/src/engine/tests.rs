@@ -775,3 +775,29 @@ fn relations_follow_the_client_id_to_a_new_address() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn accept_must_match_the_stored_format() {
+    let mut e = engine();
+    let mut p = con(RequestType::Get, 1, "ps/j", &[]);
+    p.add_option(CoapOption::Accept, uint(60));
+    feed(&mut e, &p);
+    let op = op_of(&one_command(&mut e));
+    let json = Message {
+        topic: "j".into(),
+        payload: b"{}".to_vec(),
+        qos: 1,
+        retain: true,
+        content_type: Some("application/json".into()),
+    };
+    e.on_broker(
+        Event::Done {
+            op,
+            outcome: Outcome::Subscribed {
+                retained: vec![json],
+            },
+        },
+        Instant::now(),
+    );
+    assert_eq!(code_of(&one_response(&mut e)), code::NOT_ACCEPTABLE);
+}
