@@ -25,16 +25,17 @@ fn entry(subscriber: u32) -> Entry<u32> {
     }
 }
 
-/// 10,000 filters shaped like a fleet of sensors: `site/S/dev/D/temp` for 100 sites of
-/// 100 devices. With `wildcards`, one filter in ten is `site/S/+/D/temp` or
-/// `site/S/dev/D/#` instead, so the walk has to follow `+` and `#` branches too.
+/// 10,000 subscriptions shaped like a fleet of sensors: `site/S/dev/D/temp` for 100 sites
+/// of 100 devices. With `wildcards`, one subscriber in ten is on `site/S/+/+/temp` and one
+/// in ten on `site/S/dev/#` instead (ten each per site), so a walk follows `+` and `#`
+/// branches too and a topic has about twenty matches.
 fn tree(wildcards: bool) -> SubscriptionTree<u32> {
     let mut tree = SubscriptionTree::default();
     for i in 0..SUBSCRIPTIONS {
         let (site, device) = (i / 100, i % 100);
         let filter = match (wildcards, i % 10) {
-            (true, 0) => format!("site/{site}/+/{device}/temp"),
-            (true, 5) => format!("site/{site}/dev/{device}/#"),
+            (true, 0) => format!("site/{site}/+/+/temp"),
+            (true, 5) => format!("site/{site}/dev/#"),
             _ => format!("site/{site}/dev/{device}/temp"),
         };
         tree.insert(&filter, entry(i));
@@ -48,12 +49,8 @@ fn topic_matching(c: &mut Criterion) {
     for (name, wildcards) in [("literal filters", false), ("10% wildcards", true)] {
         let tree = tree(wildcards);
         assert_eq!(tree.len(), SUBSCRIPTIONS as usize);
-        // A topic one subscription matches, one that several do, and one nobody wants.
-        for topic in [
-            "site/42/dev/17/temp",
-            "site/42/dev/10/temp",
-            "site/420/dev/17/temp",
-        ] {
+        // A topic of a known site, and one nobody subscribed to.
+        for topic in ["site/42/dev/17/temp", "site/420/dev/17/temp"] {
             let mut expected = 0;
             tree.for_each_match(topic, |_| expected += 1);
             let id = BenchmarkId::new(name, format!("{topic} ({expected} matches)"));
