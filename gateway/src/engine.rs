@@ -33,6 +33,7 @@ pub mod code {
     pub const REQUEST_ENTITY_TOO_LARGE: u8 = 0x8d;
     pub const BAD_GATEWAY: u8 = 0xa2;
     pub const SERVICE_UNAVAILABLE: u8 = 0xa3;
+    pub const GATEWAY_TIMEOUT: u8 = 0xa4;
     pub const PROXYING_NOT_SUPPORTED: u8 = 0xa5;
 }
 
@@ -60,6 +61,10 @@ const KNOWN_OPTIONS: &[u16] = &[
 
 /// How long a 5.03 tells the device to wait before trying again (Max-Age, seconds).
 const RETRY_AFTER_SECS: u32 = 5;
+
+/// How long a request waits for the broker before it is answered 5.04: well within the
+/// 45 s over which a device retransmits a CON (MAX_TRANSMIT_SPAN, RFC 7252 §4.8.2).
+const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Bounds on what the gateway keeps per device and in total.
 #[derive(Debug, Clone)]
@@ -122,6 +127,7 @@ struct Exchange {
     /// The last Block1 of an upload, echoed in the final response (RFC 7959 §2.3).
     block1: Option<Block>,
     accept: Option<u16>,
+    received: Instant,
 }
 
 #[derive(Debug)]
@@ -368,6 +374,7 @@ impl Engine {
             block2: None,
             block1: None,
             accept: None,
+            received: now,
         };
         if let Some(response) = self.handle(&mut exchange, &packet, &path_segments, now) {
             self.respond(&exchange, response);
@@ -921,9 +928,34 @@ impl Engine {
         for id in exhausted {
             self.end_relation(id, "notification not acknowledged");
         }
+        self.time_out_waiting(now);
         self.dedup.expire(now);
         self.uploads.expire(now);
         self.representations.expire(now);
+    }
+
+    /// Answers 5.04 to requests the broker has not answered within BROKER_TIMEOUT; a late
+    /// answer finds nothing waiting and is dropped.
+    fn time_out_waiting(&mut self, now: Instant) {
+        let late: Vec<OpId> = self
+            .waiting
+            .iter()
+            .filter(|(_, (exchange, _))| now >= exchange.received + BROKER_TIMEOUT)
+            .map(|(op, _)| *op)
+            .collect();
+        for op in late {
+            let Some((exchange, waiting)) = self.waiting.remove(&op) else {
+                continue;
+            };
+            if let Waiting::Observe(id) = waiting {
+                // Releases the subscription the connection will make eventually.
+                self.end_relation(id, "broker did not answer");
+            }
+            self.respond(
+                &exchange,
+                Response::error(code::GATEWAY_TIMEOUT, "broker did not answer"),
+            );
+        }
     }
 }
 

@@ -801,3 +801,45 @@ fn accept_must_match_the_stored_format() {
     );
     assert_eq!(code_of(&one_response(&mut e)), code::NOT_ACCEPTABLE);
 }
+
+#[test]
+fn requests_the_broker_does_not_answer_time_out() {
+    let mut e = engine();
+    let start = Instant::now();
+    e.on_datagram(
+        peer(),
+        &con(RequestType::Put, 1, "ps/a", &[]).to_bytes().unwrap(),
+        start,
+    );
+    let publish = op_of(&one_command(&mut e));
+    e.on_datagram(peer(), &observe(2, "ps/b", 0).to_bytes().unwrap(), start);
+    let subscribe = op_of(&one_command(&mut e));
+    e.on_tick(start + Duration::from_secs(29));
+    assert_eq!(effects(&mut e), (vec![], vec![]));
+    e.on_tick(start + Duration::from_secs(30));
+    let (sent, commands) = effects(&mut e);
+    let mut codes: Vec<(u16, u8)> = sent
+        .iter()
+        .map(|p| (p.header.message_id, code_of(p)))
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [(1, code::GATEWAY_TIMEOUT), (2, code::GATEWAY_TIMEOUT)]
+    );
+    // The subscription made later is released.
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0].1, Command::Unsubscribe { filter: "b".into() });
+    assert_eq!(e.observer_count(), 0);
+    // Late answers are dropped.
+    for op in [publish, subscribe] {
+        e.on_broker(
+            Event::Done {
+                op,
+                outcome: Outcome::Published,
+            },
+            start + Duration::from_secs(31),
+        );
+    }
+    assert_eq!(effects(&mut e), (vec![], vec![]));
+}
