@@ -242,3 +242,32 @@ fn credentials_and_acl() {
     observe.set_observe_value(0);
     assert_eq!(answer(&coap, &observe), "2.05");
 }
+
+/// A device's own broker connection closes (DISCONNECT) once idle, and the next request
+/// opens a new one.
+#[test]
+fn idle_device_connections_close_and_reopen() {
+    let midge = Midge::start();
+    let config = temp_file(
+        "gateway-idle.toml",
+        &format!(
+            "broker = \"127.0.0.1:{}\"\nlink_idle_secs = 1\n",
+            midge.port()
+        ),
+    );
+    let gateway = Gateway::start_with(&["--config", config.to_str().unwrap()]);
+    let coap = CoapSocket::new(&gateway);
+    let device = unique_client_id("sleepy");
+    let query = format!("c={device}");
+    let mut put = con(RequestType::Put, 1, "ps/sleepy", &[&query]);
+    put.payload = b"1".to_vec();
+    assert_eq!(answer(&coap, &put), "2.04");
+    assert!(
+        midge.wait_for_log(&format!("Client {device} disconnected.")),
+        "{}",
+        midge.log()
+    );
+    put.header.message_id = 2;
+    assert_eq!(answer(&coap, &put), "2.04");
+    assert!(midge.wait_for_log_count(&format!("as {device} "), 2));
+}
