@@ -2,7 +2,7 @@
 
 Usage: check_readings.py SUB1_OUT SUB2_OUT ELAPSED_SECS SCENARIO CHECKS_FILE [--no-restart]
 SUB1_OUT is the subscriber before the broker restart, SUB2_OUT the one after; with
---no-restart there was no restart (and no will: CoAP) and SUB2_OUT is empty.
+--no-restart there was no restart (and no will checked) and SUB2_OUT is empty.
 Appends the number of passed checks to CHECKS_FILE; exits 1 if any failed.
 """
 import sys

@@ -6,9 +6,11 @@
 # numbers make gaps visible), and its will must announce it offline when it dies. Two
 # scenarios: MQTT 3.1.1 with a graceful broker restart (SIGTERM), MQTT 5 with a crash
 # (SIGKILL). A third runs the node's CoAP path through midge-gateway, started only after
-# the node's first request, which must get through by RFC 7252 retransmission.
+# the node's first request, which must get through by RFC 7252 retransmission. A fourth
+# gives the node no address and the broker as a DNS name: DHCP and DNS from dnsmasq.
 #
-# Needs root (network namespaces, TAP), /dev/net/tun, mosquitto-clients and python3.
+# Needs root (network namespaces, TAP), /dev/net/tun, mosquitto-clients, dnsmasq (from
+# dnsmasq-base) and python3; tests/run installs them.
 # Broker and gateway binaries: $MIDGE_BIN and $MIDGE_GATEWAY_BIN, else
 # ${CARGO_TARGET_DIR:-target}/debug/midge and …/midge-gateway (build them first with
 # `cargo build -p midge -p midge-gateway`). Takes about 30 s after the node is built.
@@ -29,7 +31,7 @@ fail() {
 [ -c /dev/net/tun ] || fail "/dev/net/tun is missing"
 [ -x "$midge" ] || fail "broker binary $midge not found: cargo build -p midge, or set MIDGE_BIN"
 [ -x "$gateway" ] || fail "gateway binary $gateway not found: cargo build -p midge-gateway, or set MIDGE_GATEWAY_BIN"
-for tool in ip mosquitto_sub mosquitto_pub python3 stdbuf; do
+for tool in ip mosquitto_sub mosquitto_pub python3 stdbuf dnsmasq; do
     command -v "$tool" >/dev/null || fail "$tool not installed"
 done
 
@@ -51,7 +53,7 @@ cleanup() {
             [ -f "$log" ] && { echo "--- $(basename "$log") (last 30 lines)"; tail -n 30 "$log"; }
         done
     fi
-    rm -rf "$work"
+    [ -n "${E2E_KEEP:-}" ] && echo "e2e: logs kept in $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -207,8 +209,47 @@ run_coap_scenario() {
     wait "$gateway_pid" "$broker_pid" "$sub_pid" 2>/dev/null || true
 }
 
+# DHCP and DNS: dnsmasq on the broker's side leases an address and answers for the
+# broker's name, so the node needs neither an address nor the broker's IP.
+run_dhcp_dns_scenario() {
+    scenario=dhcp
+    start_broker
+    start_sub dhcp
+    ip netns exec "$ns" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
+        --interface=tap0 --bind-interfaces --listen-address=10.99.0.1 --pid-file= \
+        --dhcp-range=10.99.0.50,10.99.0.99,255.255.255.0,1h --dhcp-leasefile="$work/leases" \
+        --dhcp-option=option:dns-server,10.99.0.1 --address=/broker.e2e/10.99.0.1 \
+        >"$work/dhcp.dnsmasq.log" 2>&1 &
+    local dnsmasq_pid=$!
+    pids+=("$dnsmasq_pid")
+    # A DISCOVER sent before dnsmasq listens is only retried by the node seconds later.
+    for _ in $(seq 100); do
+        grep -q 'sockets bound exclusively' "$work/dhcp.dnsmasq.log" && break
+        sleep 0.1
+    done
+    ip netns exec "$ns" "$node_bin" --tap tap0 --broker broker.e2e --device-id e2e \
+        --period-ms 200 >"$work/dhcp.node.log" 2>&1 &
+    node_pid=$!
+    pids+=("$node_pid")
+    started=$(date +%s)
+    wait_readings dhcp 10 30
+    grep -q '10\.99\.0\.[5-9][0-9]' "$work/leases" || fail "dhcp: no lease in $(cat "$work/leases")"
+    grep -q "New connection from 10\.99\.0\.[5-9][0-9]:" "$work/dhcp.broker.log" \
+        || fail "dhcp: the broker saw no connection from a leased address"
+    pass "dhcp: address leased, broker.e2e resolved, $(readings dhcp) readings"
+    kill -9 "$node_pid"
+    wait "$node_pid" 2>/dev/null || true
+    elapsed=$(($(date +%s) - started + 1))
+    : >"$work/dhcp-none.out"
+    python3 "$here/check_readings.py" "$work/dhcp.out" "$work/dhcp-none.out" "$elapsed" dhcp \
+        "$work/checks" --no-restart
+    kill "$dnsmasq_pid" "$broker_pid" "$sub_pid"
+    wait "$dnsmasq_pid" "$broker_pid" "$sub_pid" 2>/dev/null || true
+}
+
 run_scenario v311 TERM "" p4
 run_scenario v5 KILL --v5 p5
 run_coap_scenario
+run_dhcp_dns_scenario
 while read -r n; do ok=$((ok + n)); done <"$work/checks"
 echo "e2e: $ok passed, 0 failed"

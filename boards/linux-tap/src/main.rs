@@ -54,6 +54,23 @@ fn synthetic_celsius(n: u32) -> f32 {
     20.0 + (n % 16) as f32 * 0.25
 }
 
+/// The node's connection events (`log` feature of midge-node), on stderr.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 #[embassy_executor::task]
 async fn net_task(mut runner: Runner<'static, TunTapDevice>) -> ! {
     runner.run().await
@@ -61,6 +78,10 @@ async fn net_task(mut runner: Runner<'static, TunTapDevice>) -> ! {
 
 #[embassy_executor::main]
 async fn main(spawner: Spawner) {
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(message) => {

@@ -13,6 +13,8 @@ extern crate std;
 
 pub mod coap;
 mod config;
+#[cfg(feature = "embassy-net")]
+mod logging;
 mod reading;
 mod sampler;
 mod sensor;

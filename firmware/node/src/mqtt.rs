@@ -12,16 +12,16 @@ use midge_client::{
     SubscriptionOptions,
 };
 
-use crate::topics;
 use crate::{ConfigError, NodeConfig, Numbered, Sampler, Sensor};
+use crate::{logging, topics};
 
 /// Runs the node over MQTT. Returns only if `config` is invalid.
 ///
 /// * `MAX_PACKET`: largest MQTT packet in bytes (readings need about 110 with a 32-byte
 ///   device id; 256 leaves room for commands);
-/// * `OUTBOX`: QoS 1 readings kept while the broker is unreachable or has not yet
-///   acknowledged them. When it is full, new readings are dropped (their `seq` is
-///   missing at the subscriber).
+/// * `OUTBOX` (at least 2): messages kept while the broker is unreachable or has not yet
+///   acknowledged them. One slot is reserved for the `online` status; when the others are
+///   full, new readings are dropped (their `seq` is missing at the subscriber).
 ///
 /// The future holds `4 × MAX_PACKET + OUTBOX × (MAX_PACKET + 16)` bytes of buffers; as an
 /// embassy task it lives in static RAM.
@@ -33,6 +33,12 @@ pub async fn run<S: Sensor, const MAX_PACKET: usize, const OUTBOX: usize>(
     config: &NodeConfig<'_>,
     sensor: &mut S,
 ) -> ConfigError {
+    const {
+        assert!(
+            OUTBOX >= 2,
+            "OUTBOX must hold a reading and the status message"
+        )
+    };
     if let Err(e) = config.validate() {
         return e;
     }
@@ -77,13 +83,10 @@ pub async fn run<S: Sensor, const MAX_PACKET: usize, const OUTBOX: usize>(
         };
         match node.sample_while(connecting, sensor).await {
             Ok(()) => {
-                let error = node.serve(&mut socket, sensor).await;
-                log_error("connection ended", &error);
+                let _error = node.serve(&mut socket, sensor).await;
+                logging::warn!("connection ended: {:?}", _error);
             }
-            Err(_e) => {
-                #[cfg(feature = "defmt")]
-                defmt::warn!("cannot reach broker: {}", _e);
-            }
+            Err(_e) => logging::warn!("cannot reach broker: {:?}", _e),
         }
         socket.abort();
         // Let the RST go out before the socket is dropped.
@@ -113,8 +116,7 @@ impl<const MAX_PACKET: usize, const OUTBOX: usize> MqttNode<'_, '_, MAX_PACKET, 
             }
             match conn.poll(self.sampler.next_at()).await {
                 Ok(Some(Event::Connected { .. })) => {
-                    #[cfg(feature = "defmt")]
-                    defmt::info!("connected to broker");
+                    logging::info!("connected to broker");
                     let online =
                         conn.client()
                             .publish(self.status, b"online", QoS::AtLeastOnce, true);
@@ -161,9 +163,14 @@ fn publish_sample<const MAX_PACKET: usize, const OUTBOX: usize>(
     sample: &Numbered,
 ) {
     for record in sample.records() {
+        // Readings never take the last slot: it is kept for the `online` status, which
+        // must go out at the next connect however many readings wait.
+        if client.outbox_len() + 1 >= OUTBOX {
+            logging::warn!("outbox full: reading {} dropped", record.seq);
+            continue;
+        }
         let Ok(payload) = record.to_json() else {
-            #[cfg(feature = "defmt")]
-            defmt::warn!("reading not published: {}", record.reading);
+            logging::warn!("reading not published: {:?}", record.reading);
             continue;
         };
         let topic = topics::reading_topic(device_id, record.reading.quantity);
@@ -171,14 +178,8 @@ fn publish_sample<const MAX_PACKET: usize, const OUTBOX: usize>(
     }
 }
 
-fn log_publish(_result: Result<Option<u16>, PublishError>) {
-    #[cfg(feature = "defmt")]
-    if let Err(e) = _result {
-        defmt::warn!("message dropped: {}", e);
+fn log_publish(result: Result<Option<u16>, PublishError>) {
+    if let Err(_e) = result {
+        logging::warn!("message dropped: {:?}", _e);
     }
-}
-
-fn log_error(_what: &str, _error: &Error) {
-    #[cfg(feature = "defmt")]
-    defmt::warn!("{}: {}", _what, _error);
 }

@@ -8,7 +8,7 @@ use midge_client::{Rng, net};
 
 use super::exchange::{Exchange, Params, Received, Step};
 use super::message::{self, APPLICATION_JSON, Code, MessageType, Post};
-use crate::{ConfigError, NodeConfig, Sampler, Sensor, topics};
+use crate::{ConfigError, NodeConfig, Sampler, Sensor, logging, topics};
 
 /// Largest datagram sent or received: a reading POST is about 100 bytes.
 const DATAGRAM: usize = 256;
@@ -66,8 +66,7 @@ pub async fn run<S: Sensor>(
             match net::resolve(stack, config.host).await {
                 Ok(ip) => client.gateway = Some(IpEndpoint::new(ip, config.coap_port)),
                 Err(_e) => {
-                    #[cfg(feature = "defmt")]
-                    defmt::warn!("cannot resolve gateway: {}", _e);
+                    logging::warn!("cannot resolve gateway: {:?}", _e);
                     Timer::after(config.response_timeout).await;
                     continue;
                 }
@@ -101,8 +100,7 @@ fn log_result(result: Result<Code, PostError>) -> bool {
     match result {
         Ok(_) => true,
         Err(_e) => {
-            #[cfg(feature = "defmt")]
-            defmt::warn!("CoAP publish failed: {}", _e);
+            logging::warn!("CoAP publish failed: {:?}", _e);
             false
         }
     }
