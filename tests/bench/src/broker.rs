@@ -28,8 +28,9 @@ impl fmt::Display for Kind {
 }
 
 /// Per-client limits both brokers get: queues large enough that nothing is dropped for
-/// lack of room (the generator bounds what is outstanding), and a QoS 1 window wide
-/// enough not to throttle a fast subscriber.
+/// lack of room (the generator bounds what is outstanding; only the slow-subscriber
+/// scenario sets a smaller queue), and a QoS 1 window wide enough not to throttle a fast
+/// subscriber.
 pub const MAX_INFLIGHT: u32 = 1000;
 pub const MAX_QUEUED: u32 = 1_000_000;
 
@@ -42,16 +43,17 @@ pub struct Spec {
     pub core: Option<usize>,
 }
 
-/// The configuration file for `kind` listening on `port`. `persistence_off` adds midge's
-/// `persistence = "off"` (Mosquitto runs with `persistence false`).
-pub fn config(kind: Kind, port: u16, persistence_off: bool) -> String {
+/// The configuration file for `kind` listening on `port`, with `max_queued` as
+/// `max_queued_messages`. `persistence_off` adds midge's `persistence = "off"` (Mosquitto
+/// runs with `persistence false`).
+pub fn config(kind: Kind, port: u16, max_queued: u32, persistence_off: bool) -> String {
     match kind {
         // TOML, because the connection rate cap (500/s per address by default, which a
         // connection storm from 127.0.0.1 would hit) is only settable there.
         Kind::Midge => format!(
             "{}[log]\nlevel = \"warn\"\n\n\
              [limits]\nmax_inflight_messages = {MAX_INFLIGHT}\n\
-             max_queued_messages = {MAX_QUEUED}\nmax_queued_bytes = 0\nconnection_rate = 0\n\n\
+             max_queued_messages = {max_queued}\nmax_queued_bytes = 0\nconnection_rate = 0\n\n\
              [[listener]]\nbind = \"127.0.0.1:{port}\"\nallow_anonymous = true\n",
             if persistence_off {
                 "persistence = \"off\"\n"
@@ -61,7 +63,7 @@ pub fn config(kind: Kind, port: u16, persistence_off: bool) -> String {
         ),
         Kind::Mosquitto => format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             max_inflight_messages {MAX_INFLIGHT}\nmax_queued_messages {MAX_QUEUED}\n\
+             max_inflight_messages {MAX_INFLIGHT}\nmax_queued_messages {max_queued}\n\
              max_queued_bytes 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
         ),
     }
@@ -80,7 +82,7 @@ pub struct Broker {
 
 impl Broker {
     /// Starts the broker and waits until it answers a CONNECT.
-    pub async fn start(spec: &Spec) -> Result<Self, String> {
+    pub async fn start(spec: &Spec, max_queued: u32) -> Result<Self, String> {
         let dir = fresh_dir(spec.kind)?;
         let port = free_port()?;
         let conf = dir.join(match spec.kind {
@@ -88,7 +90,7 @@ impl Broker {
             Kind::Mosquitto => "mosquitto.conf",
         });
         let persistence_off = spec.kind == Kind::Midge && knows_persistence_off(&spec.bin);
-        std::fs::write(&conf, config(spec.kind, port, persistence_off))
+        std::fs::write(&conf, config(spec.kind, port, max_queued, persistence_off))
             .map_err(|e| format!("{e}"))?;
         let log = File::create(dir.join("log")).map_err(|e| format!("log file: {e}"))?;
         let mut command = match spec.core {

@@ -27,7 +27,7 @@ use scenario::{Scenario, Settings};
 #[command(version, about)]
 struct Args {
     /// Scenarios to run: `all`, or any of fanin-q0 fanin-q1 fanout-q0 fanout-q1 pairs-q0
-    /// pairs-q1 conns latency startup.
+    /// pairs-q1 slow-sub conns latency startup.
     #[arg(required = true, value_name = "SCENARIO")]
     scenarios: Vec<String>,
     /// Rounds per scenario and broker (each on a fresh broker).
@@ -54,6 +54,9 @@ struct Args {
     /// Seconds each throughput scenario sends for.
     #[arg(long)]
     duration: Option<f64>,
+    /// Messages a publisher may be ahead of its subscribers (throughput scenarios).
+    #[arg(long)]
+    window: Option<usize>,
     /// Idle connections in the conns scenario.
     #[arg(long)]
     conns: Option<usize>,
@@ -91,6 +94,9 @@ fn run(args: &Args) -> Result<bool, String> {
     if let Some(d) = args.duration {
         settings.duration = Duration::from_secs_f64(d);
         settings.latency_duration = settings.duration;
+    }
+    if let Some(w) = args.window {
+        settings.window = w.max(1);
     }
     if let Some(c) = args.conns {
         settings.conns = c;
@@ -149,7 +155,7 @@ fn run(args: &Args) -> Result<bool, String> {
             let description = scenario.describe(&settings);
             for round in 1..=args.rounds {
                 for spec in &specs {
-                    let result = match Broker::start(spec).await {
+                    let result = match Broker::start(spec, scenario.queue_limit()).await {
                         Ok(mut broker) => scenario.run(&mut broker, &settings).await,
                         Err(e) => Err(e),
                     };

@@ -40,6 +40,7 @@ fn quick_mode_runs_every_scenario_against_both_brokers() {
         "fanout-q1",
         "pairs-q0",
         "pairs-q1",
+        "slow-sub",
         "conns",
         "latency",
         "startup",

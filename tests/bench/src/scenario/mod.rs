@@ -2,6 +2,7 @@
 
 pub mod conns;
 pub mod latency;
+pub mod slow;
 pub mod startup;
 pub mod throughput;
 
@@ -80,6 +81,8 @@ pub enum Scenario {
     PairsQ0,
     /// K independent publisher -> subscriber pairs, QoS 1.
     PairsQ1,
+    /// P QoS 1 publishers -> 1 subscriber that stalls: memory bounded by the queue limit.
+    SlowSub,
     /// C idle subscribed connections: memory per connection, connection rate.
     Conns,
     /// One publisher at a fixed rate, QoS 0: latency from the scheduled send time.
@@ -89,13 +92,14 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::FaninQ0,
         Scenario::FaninQ1,
         Scenario::FanoutQ0,
         Scenario::FanoutQ1,
         Scenario::PairsQ0,
         Scenario::PairsQ1,
+        Scenario::SlowSub,
         Scenario::Conns,
         Scenario::Latency,
         Scenario::Startup,
@@ -129,6 +133,13 @@ impl Scenario {
                 )
             }
             Scenario::PairsQ0 | Scenario::PairsQ1 => format!("{} pairs; {each}", s.pairs),
+            Scenario::SlowSub => format!(
+                "{} QoS 1 publishers -> 1 subscriber on bench/slow/+ that reads nothing for {} s, \
+                 then drains; max_queued_messages {} for both brokers",
+                s.fanin_publishers,
+                s.duration.as_secs_f64(),
+                slow::QUEUE_LIMIT
+            ),
             Scenario::Conns => format!(
                 "{} idle connections, each subscribed to its own topic",
                 s.conns
@@ -142,6 +153,14 @@ impl Scenario {
         }
     }
 
+    /// `max_queued_messages` for the brokers of this scenario.
+    pub fn queue_limit(self) -> u32 {
+        match self {
+            Scenario::SlowSub => slow::QUEUE_LIMIT,
+            _ => crate::broker::MAX_QUEUED,
+        }
+    }
+
     pub async fn run(self, broker: &mut Broker, s: &Settings) -> Result<Outcome, String> {
         let (q0, q1) = (QoS::AtMostOnce, QoS::AtLeastOnce);
         let topology = match self {
@@ -151,6 +170,7 @@ impl Scenario {
             Scenario::FanoutQ1 => Topology::fanout(s.fanout_subscribers, q1),
             Scenario::PairsQ0 => Topology::pairs(s.pairs, q0),
             Scenario::PairsQ1 => Topology::pairs(s.pairs, q1),
+            Scenario::SlowSub => return slow::run(broker, s).await,
             Scenario::Conns => return conns::run(broker, s).await,
             Scenario::Latency => return latency::run(broker, s).await,
             Scenario::Startup => return startup::run(broker).await,

@@ -68,14 +68,14 @@ impl Topology {
 
 /// One publisher's progress, shared with the subscribers that wake it.
 #[derive(Debug, Default)]
-struct Progress {
+pub(super) struct Progress {
     /// Messages of this publisher received, summed over its subscribers.
-    delivered: AtomicU64,
+    pub(super) delivered: AtomicU64,
     /// PUBACKs received (QoS 1).
-    acked: AtomicU64,
+    pub(super) acked: AtomicU64,
     /// How many subscribers receive each of its messages.
-    fans: u64,
-    wake: Notify,
+    pub(super) fans: u64,
+    pub(super) wake: Notify,
 }
 
 /// Packet ids in use at once stay well below 65535 so none is reused while in flight.
@@ -319,7 +319,7 @@ async fn publish(
     Ok((seq, writer, acks))
 }
 
-async fn count_pubacks(mut reader: Reader, progress: Arc<[Progress]>, id: usize) {
+pub(super) async fn count_pubacks(mut reader: Reader, progress: Arc<[Progress]>, id: usize) {
     let me = &progress[id];
     loop {
         let mut n = 0;
