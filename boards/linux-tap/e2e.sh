@@ -13,7 +13,7 @@
 # dnsmasq-base) and python3; tests/run installs them.
 # Broker and gateway binaries: $MIDGE_BIN and $MIDGE_GATEWAY_BIN, else
 # ${CARGO_TARGET_DIR:-target}/debug/midge and …/midge-gateway (build them first with
-# `cargo build -p midge -p midge-gateway`). Takes about 30 s after the node is built.
+# `cargo build -p midge -p midge-gateway`). Takes about 30 s once the node is built.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -118,6 +118,21 @@ wait_readings() {
     fail "$name got $(readings "$name") readings, expected $want within $seconds s"
 }
 
+# A command to the node (devices/e2e/cmd/led, QoS 1) must reach its Sensor::command,
+# which prints it.
+send_command() {
+    local scenario=$1 when=$2
+    in_ns mosquitto_pub -h 127.0.0.1 -i e2e-cmd -q 1 -t devices/e2e/cmd/led -m "on-$when"
+    for _ in $(seq 50); do
+        grep -q "^command led on-$when\$" "$work/$scenario.node.log" && {
+            pass "$scenario: command delivered to the node ($when the restart)"
+            return
+        }
+        sleep 0.1
+    done
+    fail "$scenario: command on-$when did not reach the node"
+}
+
 # One scenario: broker, subscriber, node (extra flags $3, protocol level $4 in the broker's
 # log); broker restart with signal $2; node killed.
 run_scenario() {
@@ -134,6 +149,7 @@ run_scenario() {
 
     wait_readings ${scenario}-before 10 20
     grep -q "as e2e ($level," "$work/$scenario.broker.log" || fail "node did not connect with protocol $level"
+    send_command "$scenario" before
     pass "$scenario: node connected ($level) and published (${scenario}-before: $(readings ${scenario}-before) readings)"
 
     # Restart the broker. While it is away the node keeps sampling into its outbox. The
@@ -155,6 +171,7 @@ run_scenario() {
     pass "$scenario: broker restarted ($signal); $offline samples taken while it was unreachable"
 
     wait_readings ${scenario}-after 20 30
+    send_command "$scenario" after
     pass "$scenario: node reconnected and published again (${scenario}-after: $(readings ${scenario}-after) readings)"
 
     # The node vanishes without DISCONNECT: the broker publishes its will after 1.5 × the
