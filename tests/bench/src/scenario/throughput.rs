@@ -250,6 +250,7 @@ pub async fn run(broker: &mut Broker, topo: &Topology, s: &Settings) -> Result<O
     let gen_cpu = self_before.until(&self_after);
     let mut outcome = Outcome::default();
     outcome.metric("throughput [msg/s]", counts.unique as f64 / elapsed);
+    outcome.metric("delivered [msg]", counts.unique as f64);
     outcome.metric(
         "broker CPU [s per 100k msg]",
         broker_cpu.cpu_s / (counts.unique.max(1) as f64) * 1e5,
