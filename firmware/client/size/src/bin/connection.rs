@@ -5,7 +5,9 @@
 use core::hint::black_box;
 use embassy_time::{Duration, Instant};
 use embedded_io_async::{ErrorKind, ErrorType, Read, Write};
-use midge_client::{Client, Config, Connection, Event, LastWill, QoS};
+use midge_client::{
+    Client, Config, Connection, Event, LastWill, QoS, Subscription, SubscriptionOptions,
+};
 use midge_client_size::input;
 
 struct Opaque;
@@ -43,6 +45,11 @@ fn main() -> ! {
         qos: QoS::AtLeastOnce,
         retain: true,
     }));
+    static SUBSCRIPTIONS: [Subscription<'static>; 1] = [Subscription {
+        filter: "devices/node/cmd/#",
+        options: SubscriptionOptions::new(QoS::AtLeastOnce),
+    }];
+    config.subscriptions = black_box(&SUBSCRIPTIONS);
     let mut client = Client::<256, 8>::new(black_box(config));
     loop {
         embassy_futures::block_on(async {
