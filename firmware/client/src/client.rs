@@ -53,6 +53,10 @@ pub struct Client<'a, const MAX_PACKET: usize, const OUTBOX: usize> {
     keep_alive: Duration,
     /// The broker's Receive Maximum: how many QoS 1/2 messages may be in flight.
     send_quota: usize,
+    /// The broker's Maximum Packet Size (MQTT 5); unlimited until a CONNACK says otherwise.
+    broker_max_packet: usize,
+    /// Messages dropped because they exceed `broker_max_packet`.
+    dropped: u32,
     last_sent: Instant,
     ping_sent: Option<Instant>,
     subscription: Subscription,
@@ -98,6 +102,8 @@ impl<'a, const MAX_PACKET: usize, const OUTBOX: usize> Client<'a, MAX_PACKET, OU
             backoff: BackoffState::new(config.backoff.seed),
             keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
             send_quota: OUTBOX,
+            broker_max_packet: usize::MAX,
+            dropped: 0,
             last_sent: Instant::from_ticks(0),
             ping_sent: None,
             subscription: Subscription::Done,
@@ -117,6 +123,13 @@ impl<'a, const MAX_PACKET: usize, const OUTBOX: usize> Client<'a, MAX_PACKET, OU
     /// Messages waiting in the outbox (un-acknowledged or not yet sent).
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// Messages dropped unsent because they were queued before a CONNACK announced a
+    /// Maximum Packet Size (MQTT 5) smaller than they are. Sending one would only make
+    /// the broker disconnect, again after every reconnect.
+    pub fn dropped(&self) -> u32 {
+        self.dropped
     }
 
     /// How the driver must decode what the broker sends.
@@ -188,6 +201,11 @@ impl<'a, const MAX_PACKET: usize, const OUTBOX: usize> Client<'a, MAX_PACKET, OU
                 }
                 _ => PublishError::TooLarge { needed: usize::MAX },
             })?;
+        if frame.len() > self.broker_max_packet {
+            return Err(PublishError::TooLarge {
+                needed: frame.len(),
+            });
+        }
         self.outbox.push(Slot {
             frame,
             qos,
@@ -258,8 +276,13 @@ impl<'a, const MAX_PACKET: usize, const OUTBOX: usize> Client<'a, MAX_PACKET, OU
             self.subscription = Subscription::Sent { packet_id, at: now };
             return Ok(Some(len));
         }
-        if let Some(index) = self.outbox.next_unsent(self.send_quota) {
+        while let Some(index) = self.outbox.next_unsent(self.send_quota) {
             let slot = self.outbox.get_mut(index);
+            if slot.frame.len() > self.broker_max_packet {
+                self.outbox.remove(index);
+                self.dropped = self.dropped.saturating_add(1);
+                continue;
+            }
             let len = slot.frame.len();
             let out = buf.get_mut(..len).ok_or(Error::Encode(
                 midge_wire::EncodeError::BufferTooSmall { needed: len },
@@ -426,6 +449,9 @@ impl<'a, const MAX_PACKET: usize, const OUTBOX: usize> Client<'a, MAX_PACKET, OU
         self.send_quota = props
             .receive_maximum()
             .map_or(OUTBOX, |max| usize::from(max).min(OUTBOX));
+        self.broker_max_packet = props
+            .maximum_packet_size()
+            .map_or(usize::MAX, |max| max as usize);
         let session_present = connack.session_present;
         if !session_present {
             // A fresh session: nothing of the old one (QoS 2 ids, subscriptions) is left.

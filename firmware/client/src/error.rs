@@ -72,7 +72,8 @@ pub enum PublishError {
     /// Every outbox slot holds a message still waiting for its acknowledgement (or, for
     /// QoS 0, for the connection). Try again after a [`crate::Event::Delivered`].
     OutboxFull,
-    /// The encoded PUBLISH is larger than `MAX_PACKET`.
+    /// The encoded PUBLISH is larger than `MAX_PACKET`, or than the Maximum Packet Size
+    /// an MQTT 5 broker announced.
     TooLarge { needed: usize },
     /// The topic is empty, has wildcards or a NUL, or is not valid as a topic name.
     InvalidTopic,

@@ -773,3 +773,44 @@ fn graceful_disconnect() {
     assert_eq!(parse(&buf[..n], V5), Packet::Disconnect(Disconnect::NORMAL));
     assert!(!client.is_connected());
 }
+
+#[test]
+fn mqtt5_broker_maximum_packet_size() {
+    let mut client = TestClient::new(config(V5));
+    // Queued before the broker's limit is known: 2 + 2 + 3 + 2 + 1 (no properties) + 20.
+    client
+        .publish("s/a", &[1; 20], QoS::AtLeastOnce, false)
+        .unwrap();
+    client
+        .publish("s/b", b"small", QoS::AtLeastOnce, false)
+        .unwrap();
+    client.connection_opened();
+    transmit(&mut client, at(0));
+    let props = [Property::MaximumPacketSize(20)];
+    let connack = Packet::Connack(Connack {
+        session_present: false,
+        reason: ReasonCode::Success,
+        properties: Properties::new(&props),
+    });
+    client.handle_packet(connack).unwrap();
+    // The oversized message is dropped rather than sent (the broker would disconnect,
+    // after every reconnect); the next one goes out.
+    let frames = transmit(&mut client, at(0));
+    assert_eq!(frames.len(), 1);
+    let Packet::Publish(p) = parse(&frames[0], V5) else {
+        panic!("not PUBLISH");
+    };
+    assert_eq!(p.topic, "s/b");
+    assert_eq!(client.dropped(), 1);
+    assert_eq!(client.outbox_len(), 1);
+    // Now that the limit is known, publish refuses what would exceed it.
+    assert_eq!(
+        client.publish("s/c", &[1; 20], QoS::AtLeastOnce, false),
+        Err(PublishError::TooLarge { needed: 30 })
+    );
+    assert!(
+        client
+            .publish("s/c", &[1; 10], QoS::AtLeastOnce, false)
+            .is_ok()
+    );
+}
