@@ -4,9 +4,10 @@
 #   smoke-test.sh MIDGE [RUNNER...]
 #   e.g. smoke-test.sh target/pi/aarch64-unknown-linux-gnu/midge qemu-aarch64 -L /usr/aarch64-linux-gnu
 #
-# Checks the packaged /etc/midge/midge.toml with --test-config, starts the broker on a free
-# loopback port, subscribes and publishes through it with mosquitto_sub/mosquitto_pub (QoS 1
-# and a retained message), stops it with SIGTERM and expects a clean exit.
+# Checks the packaged /etc/midge/midge.toml with --test-config, starts the broker on two
+# free loopback ports (plain, and TLS with a throw-away certificate from openssl), publishes
+# and subscribes through it with mosquitto_pub/mosquitto_sub (QoS 1, retained, and over TLS,
+# which runs ring's ARM code), stops it with SIGTERM and expects a clean exit.
 set -euo pipefail
 pkg=$(cd "$(dirname "$0")" && pwd)
 midge=$1
@@ -32,7 +33,14 @@ run --version
 run -c "$pkg/midge.toml" --test-config >"$work/test-config.out" 2>&1 ||
     { cat "$work/test-config.out" >&2; fail "the packaged midge.toml does not pass --test-config"; }
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+tls_port=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$work/server.key" -out "$work/server.crt" 2>/dev/null
 cat >"$work/midge.toml" <<EOF
 data_dir = "$work"
 [log]
@@ -40,6 +48,11 @@ level = "debug"
 [[listener]]
 bind = "127.0.0.1:$port"
 allow_anonymous = true
+[[listener]]
+bind = "127.0.0.1:$tls_port"
+allow_anonymous = true
+certfile = "$work/server.crt"
+keyfile = "$work/server.key"
 EOF
 # Not through run(): $! must be the broker's own process, for the signal below.
 "${runner[@]}" "$midge" -c "$work/midge.toml" 2>"$work/midge.log" &
@@ -68,10 +81,16 @@ mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -r -t pi/retained -m kept || fail "re
 got=$(mosquitto_sub -h 127.0.0.1 -p "$port" -t pi/retained -C 1 -W 20) || fail "no retained message"
 [ "$got" = kept ] || fail "retained message was '$got'"
 
+# TLS: a retained message published and read back over the TLS listener.
+tls=(-h 127.0.0.1 -p "$tls_port" --cafile "$work/server.crt")
+mosquitto_pub "${tls[@]}" -q 1 -r -t pi/tls -m secret || fail "publish over TLS failed"
+got=$(mosquitto_sub "${tls[@]}" -t pi/tls -C 1 -W 20) || fail "nothing over TLS"
+[ "$got" = secret ] || fail "over TLS: '$got'"
+
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
 pid=
 ((status == 0)) || fail "midge exited with status $status after SIGTERM"
 grep -q "shutting down" "$work/midge.log" || fail "no orderly shutdown in the log"
-echo "smoke-test: $midge ${runner[*]:+under ${runner[*]}}: config OK, pub/sub OK, retained OK, clean stop"
+echo "smoke-test: $midge ${runner[*]:+under ${runner[*]}}: config OK, pub/sub OK, retained OK, TLS OK, clean stop"
