@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds every board crate in release for its own target, one after another (each keeps its
-# own target/ directory), checks its formatting, and prints the flash and static RAM each
-# image needs. Fails if a build fails or the NUCLEO-F429ZI app outgrows its footprint budget.
+# own target/ directory), checks it with rustfmt and clippy, and prints the flash and static
+# RAM each image needs. Fails if a build fails or the NUCLEO-F429ZI app outgrows its footprint budget.
 #
 # Flash = every allocated section with contents (code, read-only data, the initial values of
 # .data). Static RAM = every allocated writable section (.data, .bss, .uninit, heaps reserved
@@ -61,13 +61,14 @@ for entry in "${boards[@]}"; do
     IFS='|' read -r board windows flash_budget ram_budget <<<"$entry"
     echo "--- boards/$board"
     start=$SECONDS
-    (cd "$board" && cargo fmt --check && cargo build --release --locked --quiet)
+    (cd "$board" && cargo fmt --check && cargo build --release --locked --quiet &&
+        cargo clippy --release --locked --quiet -- -D warnings)
     elapsed=$((SECONDS - start))
     target=$(sed -n 's/^target = "\(.*\)"/\1/p' "$board/.cargo/config.toml")
     elf="$board/target/$target/release/midge-board-$board"
     "$tools/llvm-size" "$elf"
     read -r flash ram < <(footprint "$elf" "$windows")
-    line=$(printf '%-14s %-30s flash %7d B (%6s KiB)  static RAM %7d B (%6s KiB)  build %4ss' \
+    line=$(printf '%-14s %-30s flash %7d B (%6s KiB)  static RAM %7d B (%6s KiB)  build+clippy %4ss' \
         "$board" "$target" "$flash" "$(kib "$flash")" "$ram" "$(kib "$ram")" "$elapsed")
     if ((flash_budget > 0 && flash > flash_budget * 1024)); then
         line+="  OVER the ${flash_budget} KiB flash budget"
