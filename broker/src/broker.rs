@@ -317,21 +317,65 @@ impl Broker {
     /// session. Returns how many sessions it was delivered (queued) to.
     pub fn publish(&self, message: Message) -> usize {
         let message = Arc::new(message);
-        if message.retain {
-            let mut retained = write(&self.retained);
-            retained.update(&message);
-            // Under the lock, so the log orders updates of a topic as the store does.
-            self.log_retained(&message);
-        }
-        let delivered = self.route(&message);
-        // Logged, the message was pinned until every delivery referring to it was.
-        if let (Some(store), Some(id)) = (&self.store, message.stored()) {
-            store.append(&[Record::Unpin(id)]);
-        }
+        let delivered = self.store_and_route(&message, None);
+        self.unpin(&message);
         delivered
     }
 
-    fn route(&self, message: &Arc<Message>) -> usize {
+    /// Publishes a QoS 2 message that `publisher` sent with `packet_id`, for the first
+    /// time. With a persistent publisher, its deliveries and the record of the id received
+    /// reach the log together: a crash keeps both (the resend is only acknowledged) or
+    /// neither (the resend is delivered), never one, so it is delivered exactly once. Until
+    /// then its deliveries are held back from their clients.
+    pub fn publish_received_qos2(
+        &self,
+        message: Message,
+        publisher: &Session,
+        packet_id: u16,
+    ) -> usize {
+        let logged = self.store.is_some() && publisher.state().persisted.is_some();
+        if !logged {
+            return self.publish(message);
+        }
+        message.held.store(true, Ordering::Release);
+        let message = Arc::new(message);
+        let mut woken = Vec::new();
+        let delivered = self.store_and_route(&message, Some(&mut woken));
+        publisher
+            .state()
+            .log_qos2_received(packet_id, message.stored().unwrap_or_default());
+        message.held.store(false, Ordering::Release);
+        for session in woken {
+            session.wake.notify_one();
+        }
+        self.unpin(&message);
+        delivered
+    }
+
+    /// Stores the message if retained, then delivers it to every matching session; with
+    /// `woken`, the sessions it was queued for are collected there instead of woken.
+    fn store_and_route(
+        &self,
+        message: &Arc<Message>,
+        woken: Option<&mut Vec<Arc<Session>>>,
+    ) -> usize {
+        if message.retain {
+            let mut retained = write(&self.retained);
+            retained.update(message);
+            // Under the lock, so the log orders updates of a topic as the store does.
+            self.log_retained(message);
+        }
+        self.route(message, woken)
+    }
+
+    /// Once every delivery referring to a logged message is logged, its pin goes.
+    fn unpin(&self, message: &Message) {
+        if let (Some(store), Some(id)) = (&self.store, message.stored()) {
+            store.append(&[Record::Unpin(id)]);
+        }
+    }
+
+    fn route(&self, message: &Arc<Message>, mut woken: Option<&mut Vec<Arc<Session>>>) -> usize {
         let mut matches: Vec<Match> = Vec::new();
         read(&self.subscriptions).for_each_match(&message.topic, |entry: &Entry<SessionRef>| {
             let session = &entry.subscriber.0;
@@ -367,6 +411,9 @@ impl Broker {
             };
             if self.deliver(&group[0].session, delivery) {
                 delivered += 1;
+                if let Some(woken) = woken.as_deref_mut() {
+                    woken.push(Arc::clone(&group[0].session));
+                }
             }
         }
         // Shared subscriptions are independent of the member's other subscriptions: each
@@ -382,6 +429,9 @@ impl Broker {
             };
             if self.deliver(&pick.session, delivery) {
                 delivered += 1;
+                if let Some(woken) = woken.as_deref_mut() {
+                    woken.push(Arc::clone(&pick.session));
+                }
             }
         }
         delivered
@@ -425,7 +475,9 @@ impl Broker {
         }
         drop(state);
         if accepted {
-            session.wake.notify_one();
+            if !message.is_held() {
+                session.wake.notify_one();
+            }
         } else {
             self.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -657,6 +709,7 @@ fn message_record(store: &Store, message: &Message) -> Option<Record> {
             qos: message.qos as u8,
             retain: message.retain,
             expires_at_ms: message.expires_at.map(persist::wall_ms),
+            awaits_commit: message.is_held(),
         },
     })
 }

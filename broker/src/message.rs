@@ -1,7 +1,7 @@
 //! An application message as the broker holds it: shared, never copied on fan-out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,6 +27,9 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// Its id in the persistence log once stored there (0: not stored).
     pub stored_id: AtomicU64,
+    /// Not to be sent yet: its deliveries are queued but not yet committed to the log
+    /// (see [`crate::broker::Broker::publish_received_qos2`]).
+    pub held: AtomicBool,
 }
 
 impl Message {
@@ -41,7 +44,12 @@ impl Message {
             properties: Bytes::new(),
             expires_at: None,
             stored_id: AtomicU64::new(0),
+            held: AtomicBool::new(false),
         }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
     }
 
     /// Its id in the persistence log, if it is stored there.

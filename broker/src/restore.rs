@@ -91,6 +91,7 @@ fn message(id: u64, stored: StoredMessage) -> Message {
         properties: stored.properties,
         expires_at: stored.expires_at_ms.map(persist::instant_at),
         stored_id: Default::default(),
+        held: Default::default(),
     };
     message
         .stored_id

@@ -432,15 +432,16 @@ async fn serve(
                 None => Ok(()),
             },
         };
-        if let Err(closing) = step {
-            break closing;
-        }
-        // Acknowledgements go out once what they acknowledge is on disk.
+        // Acknowledgements go out once what they acknowledge is on disk, also those
+        // answered before a later packet closes the connection.
         let unsynced = persist::take_unsynced();
         if unsynced != 0
             && let Some(store) = broker.store()
         {
             store.wait_durable(unsynced).await;
+        }
+        if let Err(closing) = step {
+            break closing;
         }
         let flushed = match &mut tls {
             None => try_flush(&stream, &mut conn.out, &broker),

@@ -175,6 +175,9 @@ impl SessionState {
         mut send: impl FnMut(Outbound<'_>) -> Sent,
     ) {
         while let Some(front) = self.queue.front() {
+            if front.message.is_held() {
+                break; // its publish is not committed yet; sent once it is
+            }
             if front.qos != QoS::AtMostOnce && self.inflight.len() >= window {
                 break;
             }
@@ -280,14 +283,20 @@ impl SessionState {
             return false;
         }
         self.incoming_qos2.push(id);
+        true
+    }
+
+    /// Logs a QoS 2 id received, committing the deliveries of its message (`message`,
+    /// 0 if none were logged): before PUBREC, so that a resend after a restart is known
+    /// as a resend exactly when the deliveries survived.
+    pub fn log_qos2_received(&self, id: u16, message: u64) {
         if let Some(p) = &self.persisted {
-            // Before PUBREC: a resend after a restart must still be known as a resend.
             p.store.append_durable(&[Record::Qos2Received {
                 client: p.client.clone(),
                 packet_id: id,
+                message,
             }]);
         }
-        true
     }
 
     /// PUBREL arrived: forget the id. `false` if it was not pending.

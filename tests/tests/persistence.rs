@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use midge_e2e::{Midge, RawClient, connect_v5_with, unique_temp_path};
+use midge_e2e::{Midge, RawClient, TIMEOUT, connect_v5_with, unique_temp_path};
 use midge_wire::{Ack, Connect, Packet, Property, Publish, QoS, QosPid, ReasonCode};
 
 /// A data directory removed at the end of the test.
@@ -148,14 +148,24 @@ fn publish_until_killed(
     seen
 }
 
-/// What a subscriber's application receives until nothing arrives for a while: how many
-/// times each message number arrived. It answers as a client does with several
+/// What a subscriber's application receives: how many times each message number arrived.
+/// It reads until messages 1 to `total` all came (or nothing came for the harness's
+/// timeout: a loaded CI machine may stall on fsync), then a little longer for duplicates. It answers as a client does with several
 /// deliveries in flight: PUBACK for QoS 1; PUBREC for QoS 2, and PUBCOMP for each PUBREL.
 /// A QoS 2 PUBLISH whose id awaits PUBREL is the same message again, not a new one.
-fn drain(subscriber: &mut RawClient) -> BTreeMap<u32, usize> {
+fn drain(subscriber: &mut RawClient, total: u32) -> BTreeMap<u32, usize> {
     let mut counts = BTreeMap::new();
     let mut awaiting_pubrel = BTreeSet::new();
-    while subscriber.poll_frame(Duration::from_secs(2)) {
+    loop {
+        let all = (1..=total).all(|n| counts.contains_key(&n));
+        let patience = if all {
+            Duration::from_millis(500)
+        } else {
+            TIMEOUT
+        };
+        if !subscriber.poll_frame(patience) {
+            break;
+        }
         let reply = subscriber.recv(|packet| match packet {
             Packet::Publish(p) => {
                 let text = String::from_utf8_lossy(p.payload);
@@ -247,7 +257,7 @@ fn crash_round(qos: QoS, random: &mut Random) {
 
     let (mut subscriber, present) = persistent(&midge, "crash-sub");
     assert!(present, "the subscriber's session survived the crash");
-    let counts = drain(&mut subscriber);
+    let counts = drain(&mut subscriber, total);
     let missing: Vec<u32> = (1..=total).filter(|n| !counts.contains_key(n)).collect();
     assert!(
         missing.is_empty(),
@@ -442,4 +452,33 @@ fn a_second_broker_on_the_same_data_dir_is_refused_clearly() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("in use by another midge"), "{stderr}");
+}
+
+#[test]
+fn periodic_mode_writes_within_its_interval_and_off_writes_nothing() {
+    let data = DataDir::new();
+    let dir = data.0.to_str().expect("UTF-8 path");
+    let mut midge = Midge::start_with(&["--data-dir", dir, "--persistence", "periodic"]);
+    let mut publisher = RawClient::connected(midge.port(), "periodic");
+    publisher.publish("keep/periodic", b"1", QoS::AtLeastOnce, true);
+    std::thread::sleep(Duration::from_millis(1500)); // one interval (1 s) and some
+    midge.kill();
+    let midge = data.start();
+    assert_eq!(retained_count(&midge), 1, "written within the interval");
+    drop(midge);
+
+    let memory_only = unique_temp_path("off");
+    let mut midge = Midge::start_with(&[
+        "--data-dir",
+        memory_only.to_str().expect("UTF-8 path"),
+        "--persistence",
+        "off",
+    ]);
+    let mut publisher = RawClient::connected(midge.port(), "off");
+    publisher.publish("keep/off", b"1", QoS::AtLeastOnce, true);
+    midge.kill();
+    assert!(
+        !memory_only.exists(),
+        "nothing is written with persistence off"
+    );
 }

@@ -114,6 +114,7 @@ impl Connection {
             },
             expires_at: Message::expiry_from(props.message_expiry_interval(), now),
             stored_id: Default::default(),
+            held: Default::default(),
         };
         match publish.qos_pid {
             QosPid::AtMostOnce => {
@@ -126,7 +127,11 @@ impl Connection {
             QosPid::ExactlyOnce(id) => {
                 // Delivered when first received; a resend before PUBREL is only acknowledged.
                 let first = session.state().receive_qos2(id);
-                let delivered = if first { broker.publish(message) } else { 1 };
+                let delivered = if first {
+                    broker.publish_received_qos2(message, &session, id)
+                } else {
+                    1
+                };
                 self.acknowledge(PacketType::Pubrec, id, delivered_reason(delivered), "");
             }
         }

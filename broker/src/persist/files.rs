@@ -245,6 +245,7 @@ mod tests {
                     qos: 0,
                     retain: true,
                     expires_at_ms: None,
+                    awaits_commit: false,
                 },
             },
             Record::Retain {

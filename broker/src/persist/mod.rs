@@ -101,6 +101,8 @@ struct Pending {
     buf: BytesMut,
     /// Sequence number of the last record appended.
     seq: u64,
+    /// Someone waits for the records in `buf` to be durable.
+    sync_wanted: bool,
     closing: bool,
 }
 
@@ -147,29 +149,31 @@ impl Store {
     }
 
     /// Appends records whose loss in a crash is harmless (an acknowledgement that comes
-    /// back as a duplicate, a disconnect time).
+    /// back as a duplicate, a disconnect time): they go out with the next sync, or within
+    /// [`writer::LAZY_FLUSH`], so a stream of acknowledgements costs no fsync of its own.
     pub fn append(&self, records: &[Record]) {
-        self.push(records);
+        self.push(records, false);
     }
 
     /// Appends records that whatever the current connection sends next depends on: its
     /// task waits until they are durable ([`take_unsynced`], [`Store::wait_durable`]).
     pub fn append_durable(&self, records: &[Record]) {
-        let seq = self.push(records);
+        let seq = self.push(records, self.inner.waits);
         if self.inner.waits {
             MUST_SYNC.with(|c| c.set(seq));
         }
     }
 
-    fn push(&self, records: &[Record]) -> u64 {
+    fn push(&self, records: &[Record], sync_now: bool) -> u64 {
         let mut pending = lock(&self.inner.pending);
         for record in records {
             frame::put(&mut pending.buf, record);
         }
         pending.seq += records.len() as u64;
+        pending.sync_wanted |= sync_now;
         let seq = pending.seq;
         drop(pending);
-        if self.inner.waits {
+        if sync_now {
             self.inner.wake.notify_one();
         }
         seq
@@ -222,4 +226,86 @@ pub fn instant_at(ms: u64) -> Instant {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use record::StoredMessage;
+
+    fn retain(store: &Store, topic: &str, value: u32) {
+        let id = store.next_id();
+        let topic = Bytes::copy_from_slice(topic.as_bytes());
+        store.append_durable(&[
+            Record::Message {
+                id,
+                pins: 1,
+                message: StoredMessage {
+                    topic: topic.clone(),
+                    payload: Bytes::from(value.to_string()),
+                    properties: Bytes::new(),
+                    qos: 1,
+                    retain: true,
+                    expires_at_ms: None,
+                    awaits_commit: false,
+                },
+            },
+            Record::Retain { topic, message: id },
+        ]);
+        store.append(&[Record::Unpin(id)]);
+    }
+
+    fn files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn segments_rotate_and_compaction_keeps_only_the_live_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tuning = Tuning {
+            segment_bytes: 4096,
+            compact_min_bytes: 8192,
+        };
+        let open = || {
+            let dir = DataDir::open(tmp.path()).unwrap();
+            Store::open(dir, Durability::Sync, tuning).unwrap()
+        };
+        let (store, state) = open();
+        assert!(state.retained.is_empty());
+        for i in 0..3000 {
+            retain(&store, &format!("t/{}", i % 10), i);
+            if i % 500 == 0 {
+                // Let the writer catch up now and then, so segments rotate as they fill.
+                let seq = take_unsynced();
+                block_on(store.wait_durable(seq));
+            }
+        }
+        store.close();
+        // 3000 updates of ~60 bytes are ~180 KB of log; compaction left a snapshot of the
+        // ten live messages and a few segments.
+        assert!(files(tmp.path()) < 20, "{} files", files(tmp.path()));
+        let (store, state) = open();
+        assert_eq!(state.retained.len(), 10);
+        assert_eq!(state.messages.len(), 10, "replaced messages are gone");
+        let latest: Vec<String> = (0..10)
+            .map(|t| {
+                let id = state.retained[format!("t/{t}").as_bytes()];
+                String::from_utf8(state.messages[&id].message.payload.to_vec()).unwrap()
+            })
+            .collect();
+        let expected: Vec<String> = (2990..3000).map(|i| i.to_string()).collect();
+        assert_eq!(latest, expected);
+        assert!(store.next_id() > state.max_id);
+        store.close();
+    }
+
+    /// Runs a future to completion on this thread (the store's waits need no runtime
+    /// beyond a waker).
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
 }

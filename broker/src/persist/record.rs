@@ -24,6 +24,10 @@ pub struct StoredMessage {
     /// End of the Message Expiry Interval, in milliseconds since the Unix epoch: wall
     /// clock, so it holds across restarts.
     pub expires_at_ms: Option<u64>,
+    /// Its deliveries count only once a [`Record::Qos2Received`] naming it follows (a
+    /// QoS 2 message from a persistent session: a crash keeps both or neither, so the
+    /// publisher's resend is delivered exactly once).
+    pub awaits_commit: bool,
 }
 
 /// A delivery to a persistent session, in the order it was queued.
@@ -101,10 +105,12 @@ pub enum Record {
     },
     /// The delivery is finished (acknowledged, expired, or moved to another session).
     Done(u64),
-    /// A QoS 2 PUBLISH with this packet id was received and not yet released.
+    /// A QoS 2 PUBLISH with this packet id was received and not yet released; its
+    /// message's deliveries (if `message` is not 0) now count.
     Qos2Received {
         client: Bytes,
         packet_id: u16,
+        message: u64,
     },
     Qos2Released {
         client: Bytes,
@@ -155,7 +161,11 @@ impl Record {
                 out.put_u8(tag::MESSAGE);
                 out.put_u64_le(*id);
                 out.put_u32_le(*pins);
-                out.put_u8(message.qos | (u8::from(message.retain) << 2));
+                out.put_u8(
+                    message.qos
+                        | (u8::from(message.retain) << 2)
+                        | (u8::from(message.awaits_commit) << 3),
+                );
                 out.put_u64_le(message.expires_at_ms.unwrap_or(0));
                 put_bytes(out, &message.topic);
                 put_bytes(out, &message.properties);
@@ -231,10 +241,15 @@ impl Record {
                 out.put_u16_le(*packet_id);
             }
             Self::Done(id) => put_id(out, tag::DONE, *id),
-            Self::Qos2Received { client, packet_id } => {
+            Self::Qos2Received {
+                client,
+                packet_id,
+                message,
+            } => {
                 out.put_u8(tag::QOS2_RECEIVED);
                 put_bytes(out, client);
                 out.put_u16_le(*packet_id);
+                out.put_u64_le(*message);
             }
             Self::Qos2Released { client, packet_id } => {
                 out.put_u8(tag::QOS2_RELEASED);
@@ -261,6 +276,7 @@ impl Record {
                     message: StoredMessage {
                         qos: flags & 3,
                         retain: flags & 4 != 0,
+                        awaits_commit: flags & 8 != 0,
                         expires_at_ms: (expires != 0).then_some(expires),
                         topic: r.bytes()?,
                         properties: r.bytes()?,
@@ -329,6 +345,7 @@ impl Record {
             tag::QOS2_RECEIVED => Self::Qos2Received {
                 client: r.bytes()?,
                 packet_id: r.u16()?,
+                message: r.u64()?,
             },
             tag::QOS2_RELEASED => Self::Qos2Released {
                 client: r.bytes()?,
@@ -421,6 +438,7 @@ mod tests {
                     qos: 2,
                     retain: true,
                     expires_at_ms: Some(1_800_000_000_000),
+                    awaits_commit: true,
                 },
             },
             Record::Pin(7),
@@ -478,6 +496,7 @@ mod tests {
             Record::Qos2Received {
                 client: b("c1"),
                 packet_id: 3,
+                message: 7,
             },
             Record::Qos2Released {
                 client: b("c1"),

@@ -177,9 +177,16 @@ impl State {
                 }
                 self.finish(id);
             }
-            Record::Qos2Received { client, packet_id } => {
+            Record::Qos2Received {
+                client,
+                packet_id,
+                message,
+            } => {
                 if let Some(session) = self.sessions.get_mut(&client) {
                     session.qos2_received.insert(packet_id);
+                }
+                if let Some(held) = self.messages.get_mut(&message) {
+                    held.message.awaits_commit = false;
                 }
             }
             Record::Qos2Released { client, packet_id } => {
@@ -212,7 +219,9 @@ impl State {
     }
 
     /// Drops what is dead by `now_ms` (wall clock): sessions past their expiry, messages
-    /// past theirs, and pins, whose publishes died with the previous process. For start-up
+    /// past theirs, messages whose commit never came (with their deliveries: the
+    /// publisher sends them again), and pins, whose publishes died with the previous
+    /// process. For start-up
     /// only: while running, the broker itself ends sessions and drops expired messages,
     /// and writes records saying so.
     pub fn prune(&mut self, now_ms: u64) {
@@ -240,7 +249,9 @@ impl State {
         let dead: BTreeSet<u64> = self
             .messages
             .iter()
-            .filter(|(_, h)| h.message.expires_at_ms.is_some_and(|at| at <= now_ms))
+            .filter(|(_, h)| {
+                h.message.awaits_commit || h.message.expires_at_ms.is_some_and(|at| at <= now_ms)
+            })
             .map(|(&id, _)| id)
             .collect();
         if dead.is_empty() {
@@ -329,6 +340,7 @@ impl State {
                     Record::Qos2Received {
                         client: client.clone(),
                         packet_id,
+                        message: 0,
                     },
                 );
             }
@@ -371,6 +383,7 @@ mod tests {
                 qos: 1,
                 retain: false,
                 expires_at_ms,
+                awaits_commit: false,
             },
         }
     }
@@ -470,6 +483,7 @@ mod tests {
             Record::Qos2Received {
                 client: b("a"),
                 packet_id: 9,
+                message: 0,
             },
             Record::Disconnected {
                 client: b("a"),
@@ -499,6 +513,43 @@ mod tests {
         assert_eq!(again.deliveries[&2].packet_id, Some(5));
         assert!(again.deliveries[&3].released);
         assert_eq!(again.max_id, 3);
+    }
+
+    #[test]
+    fn deliveries_of_an_uncommitted_qos2_message_do_not_survive() {
+        let awaiting = |id| match message(id, None) {
+            Record::Message {
+                id,
+                pins,
+                mut message,
+            } => {
+                message.awaits_commit = true;
+                Record::Message { id, pins, message }
+            }
+            other => other,
+        };
+        let commit = |message| Record::Qos2Received {
+            client: b("publisher"),
+            packet_id: 1,
+            message,
+        };
+        let mut s = replay(vec![
+            session("publisher"),
+            session("a"),
+            awaiting(1),
+            deliver(2, "a", 1),
+            commit(1),
+            awaiting(3),
+            deliver(4, "a", 3), // the crash came before its commit
+        ]);
+        let again = reread(&s);
+        assert!(
+            again.messages[&3].message.awaits_commit,
+            "kept by compaction"
+        );
+        s.prune(0);
+        assert_eq!(s.deliveries.keys().copied().collect::<Vec<_>>(), [2]);
+        assert_eq!(s.messages.keys().copied().collect::<Vec<_>>(), [1]);
     }
 
     #[test]

@@ -14,6 +14,9 @@ use tracing::{error, warn};
 use super::files::DataDir;
 use super::{Durability, Inner, Tuning, lock};
 
+/// Longest a record nobody waits for stays in memory (`sync` durability).
+pub const LAZY_FLUSH: Duration = Duration::from_secs(1);
+
 /// How long a failed write or sync (card full, card gone) waits before trying again.
 /// Acknowledgements wait meanwhile: nothing is acknowledged that is not on disk.
 const RETRY: Duration = Duration::from_secs(1);
@@ -73,12 +76,26 @@ impl Writer {
                             .wait_timeout(pending, interval)
                             .map_or_else(|e| e.into_inner().0, |(p, _)| p);
                     }
+                    Durability::Periodic(_) => {}
                     _ => {
-                        while pending.buf.is_empty() && !pending.closing {
-                            pending = inner.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                        while !pending.closing && !pending.sync_wanted {
+                            if pending.buf.is_empty() {
+                                pending =
+                                    inner.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                                continue;
+                            }
+                            let (p, waited) = inner
+                                .wake
+                                .wait_timeout(pending, LAZY_FLUSH)
+                                .unwrap_or_else(|e| e.into_inner());
+                            pending = p;
+                            if waited.timed_out() {
+                                break;
+                            }
                         }
                     }
                 }
+                pending.sync_wanted = false;
                 let buf = std::mem::replace(&mut pending.buf, spare);
                 (buf, pending.seq, pending.closing)
             };
