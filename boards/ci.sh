@@ -55,6 +55,9 @@ boards=(
     "esp32c3|3fc80000-3fce0000 4037c000-403e0000|0|0"
 )
 
+# Included by every build.rs, so cargo fmt in the boards does not see it.
+rustfmt --edition 2024 --check build_settings.rs
+
 report=()
 failed=0
 for entry in "${boards[@]}"; do
