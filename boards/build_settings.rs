@@ -124,7 +124,7 @@ fn write_settings(link: Link) {
     }
 
     if !errors.is_empty() {
-        eprintln!("\nmidge firmware settings are incomplete (see README.md):");
+        eprintln!("\nmidge firmware settings are missing or invalid (see boards/README.md):");
         for error in &errors {
             eprintln!("  {error}");
         }
