@@ -158,8 +158,7 @@ fn main() -> ExitCode {
 const LOCAL_ONLY: &str = "No listener configured: midge is local-only (clients on this machine \
     only). To serve the network, add a listener (`listener 1883` in mosquitto.conf, \
     [[listener]] bind = \"*:1883\" in midge TOML, or --bind 0.0.0.0:1883); clients from other \
-    hosts are then refused unless allow_anonymous true is set for it (password files are not \
-    supported yet).";
+    hosts are then refused unless allow_anonymous true is set for it, or a password_file.";
 
 /// The file's settings with the command line's applied on top.
 fn settings(args: &Args) -> Result<Settings, String> {

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::pending;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,7 +24,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{error, info, warn};
 
 use crate::broker::Broker;
-use crate::config::{CertificateIdentity, Config, Listener, Security};
+use crate::config::{CertificateIdentity, CoapGateway, Config, Listener, Security};
 use crate::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
 use crate::persist::{self, DataDir, Durability, Store, Tuning};
 use crate::rate_limit::{Admission, ConnectionRate};
@@ -45,6 +45,8 @@ pub struct Server {
     broker: Arc<Broker>,
     listeners: Vec<Bound>,
     sys_interval: std::time::Duration,
+    /// The CoAP gateway to run beside the listeners, its broker address resolved.
+    coap: Option<midge_gateway::GatewayConfig>,
 }
 
 impl Server {
@@ -97,11 +99,17 @@ impl Server {
                 "no listener could be bound",
             ));
         }
+        let coap = config
+            .coap
+            .as_ref()
+            .map(|coap| coap_config(coap, &listeners))
+            .transpose()?;
         let broker = open_broker(config)?;
         Ok(Self {
             broker,
             listeners,
             sys_interval: config.sys_interval,
+            coap,
         })
     }
 
@@ -148,6 +156,17 @@ impl Server {
             ));
         }
         let reloads = tokio::spawn(reload_on_sighup(accesses, acceptors));
+        let coap = self.coap.map(|config| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = midge_gateway::run(config, stopped).await {
+                    error!("CoAP gateway: {e}");
+                }
+            })
+        });
         shutdown.await;
         reloads.abort();
         info!("shutting down");
@@ -163,10 +182,47 @@ impl Server {
         {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        if let Some(coap) = coap {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), coap).await;
+        }
         if let Some(store) = self.broker.store() {
             store.close();
         }
     }
+}
+
+/// The gateway's settings, connecting to this broker's first listener without TLS unless
+/// its `broker` was given, once its UDP address is known to be free (a port in use is an
+/// error at start, as for MQTT listeners).
+fn coap_config(
+    coap: &CoapGateway,
+    listeners: &[Bound],
+) -> io::Result<midge_gateway::GatewayConfig> {
+    let mut config = coap.config.clone();
+    if !coap.broker_given {
+        let plain = listeners
+            .iter()
+            .filter(|b| b.tls.is_none())
+            .find_map(|b| b.socket.local_addr().ok())
+            .ok_or_else(|| {
+                io::Error::other(
+                    "the [coap] gateway needs `broker` (HOST:PORT) when every listener uses TLS",
+                )
+            })?;
+        let ip = match plain.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+            ip => ip,
+        };
+        config.broker = SocketAddr::new(ip, plain.port()).to_string();
+    }
+    std::net::UdpSocket::bind(config.listen).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot serve CoAP on udp {}: {e}", config.listen),
+        )
+    })?;
+    Ok(config)
 }
 
 /// The broker, with what the data directory holds restored, unless persistence is off.

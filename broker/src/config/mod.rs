@@ -173,6 +173,17 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// When acknowledged messages reach the disk (`persistence`).
     pub persistence: Durability,
+    /// The CoAP gateway run in this process (`[coap]` in midge TOML).
+    pub coap: Option<CoapGateway>,
+}
+
+/// The CoAP gateway's settings, when the broker runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoapGateway {
+    pub config: midge_gateway::GatewayConfig,
+    /// Whether `broker` was given; if not, the gateway connects to this broker's first
+    /// listener without TLS.
+    pub broker_given: bool,
 }
 
 impl Default for Config {
@@ -184,6 +195,7 @@ impl Default for Config {
             log: LogConfig::default(),
             data_dir: None,
             persistence: Durability::Sync,
+            coap: None,
         }
     }
 }

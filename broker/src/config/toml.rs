@@ -35,6 +35,13 @@
 //! connect_timeout = 10         # seconds a new connection has to send CONNECT
 //! connection_rate = 500        # new connections a second from one address, 0 = no limit
 //!
+//! # The CoAP gateway in this process (omitted: none). Every key of midge-gateway's
+//! # configuration file works here (see gateway/README.md); without `broker`, it connects
+//! # to this broker's first listener without TLS, as an MQTT client like any other (give
+//! # it username/password if that listener wants them).
+//! # [coap]
+//! # listen = "0.0.0.0:5683"
+//!
 //! # One [[listener]] per address. With none, midge listens on 127.0.0.1:1883 and
 //! # [::1]:1883 only: clients on this machine.
 //! [[listener]]
@@ -67,8 +74,8 @@ use serde::Deserialize;
 use crate::persist::Durability;
 
 use super::{
-    CertificateIdentity, Config, ConfigError, Listener, Loaded, LogDest, Security, Tls,
-    check_log_filter, read_text, suggest,
+    CertificateIdentity, CoapGateway, Config, ConfigError, Listener, Loaded, LogDest, Security,
+    Tls, check_log_filter, read_text, suggest,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +91,7 @@ struct File {
     limits: Option<LimitsSection>,
     #[serde(default)]
     listener: Vec<ListenerSection>,
+    coap: Option<Spanned<::toml::Table>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,7 +363,36 @@ impl Source<'_> {
                 });
             }
         }
+        if let Some(table) = file.coap {
+            config.coap = Some(self.coap(table)?);
+        }
         Ok(config)
+    }
+
+    /// The `[coap]` table: midge-gateway's own keys, checked as it checks them.
+    fn coap(&self, table: Spanned<::toml::Table>) -> Result<CoapGateway, ConfigError> {
+        let span = table.span();
+        let table = table.into_inner();
+        let broker_given = table.contains_key("broker");
+        let config: midge_gateway::GatewayConfig =
+            ::toml::Value::Table(table).try_into().map_err(|e| {
+                self.error(
+                    span.clone(),
+                    format!(
+                        "[coap]: {} (the keys are those of midge-gateway's configuration \
+                         file, e.g. listen = \"0.0.0.0:5683\")",
+                        e.message().trim_end()
+                    ),
+                )
+            })?;
+        config
+            .limits()
+            .and(config.broker_settings().map(drop))
+            .map_err(|e| self.error(span, format!("[coap]: {e}")))?;
+        Ok(CoapGateway {
+            config,
+            broker_given,
+        })
     }
 
     /// A listener's TLS settings: `certfile` and `keyfile` make it TLS.
