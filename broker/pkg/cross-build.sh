@@ -43,6 +43,9 @@ for target in "${targets[@]}"; do
         rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal >&2
         rustup component add rust-src --toolchain nightly >&2
         build=(cargo +nightly zigbuild --target "$target" -Zbuild-std=std)
+        # No prebuilt std also means no rust-std crt objects: zig supplies musl's own. (The
+        # linker's warning that rustup has no library directory for the target is harmless.)
+        export CARGO_TARGET_ARM_UNKNOWN_LINUX_MUSLEABIHF_RUSTFLAGS="-C link-self-contained=no"
         ;;
     *) echo "cross-build.sh: $target is not a target this script knows" >&2 && exit 2 ;;
     esac
