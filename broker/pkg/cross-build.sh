@@ -25,12 +25,12 @@ glibc=2.31
 # Pinned, so that a new zig cannot change the binaries behind our back.
 venv=$CARGO_TARGET_DIR/zig-venv
 tools=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
-if ! "$venv/bin/python" -m pip show -q "${tools[@]%%==*}" >/dev/null 2>&1 ||
-    ! "$venv/bin/cargo-zigbuild" --version >/dev/null 2>&1; then
+if [ "$(cat "$venv/installed" 2>/dev/null)" != "${tools[*]}" ]; then
     rm -rf "$venv"
     # The Python in PATH may lack venv support (Debian's needs python3-venv).
     python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv" && /usr/bin/python3 -m venv "$venv"; }
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${tools[@]}"
+    echo "${tools[*]}" >"$venv/installed"
 fi
 # cargo-zigbuild runs zig as `python3 -m ziglang`: the venv's python must come first.
 export PATH=$venv/bin:$PATH
