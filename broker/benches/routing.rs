@@ -13,7 +13,6 @@ use midge::config::Limits;
 use midge::session::Owner;
 use midge::subscriptions::{Entry, SubscriptionTree};
 use midge_wire::{QoS, SubscriptionOptions};
-use tokio::sync::Notify;
 
 const SUBSCRIPTIONS: u32 = 10_000;
 
@@ -70,7 +69,7 @@ fn session_lookup(c: &mut Criterion) {
     let broker = Broker::new(Limits::default());
     let owner = |connection_id| Owner {
         connection_id,
-        close: Arc::new(Notify::new()),
+        signal: Arc::default(),
     };
     let ids: Vec<String> = (0..SUBSCRIPTIONS)
         .map(|i| format!("sensor-{i:05}"))

@@ -24,6 +24,7 @@ use crate::persist::{self, Record, Store};
 use crate::retain::RetainedStore;
 use crate::session::{Delivery, Owner, Persisted, Session, SessionState};
 use crate::shared::{Pick, SharedGroup, SharedSubscriptions};
+use crate::signal::Raised;
 use crate::stats::Stats;
 use crate::subscriptions::{Entry, SubscriptionTree};
 use crate::will::Will;
@@ -346,7 +347,7 @@ impl Broker {
             .log_qos2_received(packet_id, message.stored().unwrap_or_default());
         message.held.store(false, Ordering::Release);
         for session in woken {
-            session.wake.notify_one();
+            session.wake();
         }
         self.unpin(&message);
         delivered
@@ -473,12 +474,11 @@ impl Broker {
             records.push(record);
             p.store.append_durable(&records);
         }
+        if accepted && let (false, Some(owner)) = (message.is_held(), &state.owner) {
+            owner.signal.wake();
+        }
         drop(state);
-        if accepted {
-            if !message.is_held() {
-                session.wake.notify_one();
-            }
-        } else {
+        if !accepted {
             self.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
         }
         accepted
@@ -495,9 +495,7 @@ impl Broker {
     ) -> bool {
         let persisted = {
             let mut state = session.state();
-            state
-                .subscriptions
-                .insert(filter.into(), (options, identifier));
+            state.subscriptions.insert(filter, options, identifier);
             if let Some(p) = &state.persisted {
                 p.store.append_durable(&[Record::Subscribe {
                     client: p.client.clone(),
@@ -599,12 +597,7 @@ impl Broker {
     }
 
     fn drop_subscriptions(&self, session: &Arc<Session>) {
-        let filters: Vec<Box<str>> = session
-            .state()
-            .subscriptions
-            .drain()
-            .map(|(f, _)| f)
-            .collect();
+        let filters = session.state().subscriptions.take();
         for filter in filters {
             self.remove_from_index(session, &filter);
         }
@@ -630,6 +623,16 @@ impl Broker {
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
     }
+
+    /// Raises `event` on every connection that holds a session.
+    pub fn raise_all(&self, event: Raised) {
+        let sessions: Vec<Arc<Session>> = lock(&self.sessions).values().cloned().collect();
+        for session in sessions {
+            if let Some(owner) = &session.state().owner {
+                owner.signal.raise(event);
+            }
+        }
+    }
 }
 
 impl Broker {
@@ -641,9 +644,11 @@ impl Broker {
             end_persisted(state);
             return;
         }
-        let p = state.persisted.get_or_insert_with(|| Persisted {
-            store: store.clone(),
-            client: Bytes::copy_from_slice(client_id.as_bytes()),
+        let p = state.persisted.get_or_insert_with(|| {
+            Box::new(Persisted {
+                store: store.clone(),
+                client: Bytes::copy_from_slice(client_id.as_bytes()),
+            })
         });
         store.append(&[Record::Session {
             client: p.client.clone(),
@@ -739,12 +744,11 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use tokio::sync::Notify;
 
     fn owner(connection_id: u64) -> Owner {
         Owner {
             connection_id,
-            close: Arc::new(Notify::new()),
+            signal: Arc::default(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod security;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod signal;
 pub mod stats;
 pub mod subscriptions;
 pub mod sys;

@@ -59,10 +59,10 @@ pub fn restore(broker: &Broker, store: &Store, state: State) {
                 };
                 s.restore(delivery, d.packet_id.map(|p| (p, d.released)));
             }
-            s.persisted = Some(Persisted {
+            s.persisted = Some(Box::new(Persisted {
                 store: store.clone(),
                 client,
-            });
+            }));
         }
         for (filter, (options, identifier)) in record.subscriptions {
             let filter = String::from_utf8_lossy(&filter);
@@ -71,7 +71,7 @@ pub fn restore(broker: &Broker, store: &Store, state: State) {
                     session
                         .state()
                         .subscriptions
-                        .insert(filter.as_ref().into(), (options, identifier));
+                        .insert(&filter, options, identifier);
                     broker.index_subscription(&session, &filter, options, identifier);
                 }
                 Err(e) => warn!("{client_id}: subscription {filter} not restored: {e}"),

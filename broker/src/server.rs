@@ -12,12 +12,14 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use midge_wire::{DecodeOptions, Decoded, ReasonCode, decode};
 use rustls::ServerConnection;
 use tokio::io::AsyncWriteExt;
+use tokio::io::Ready;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
@@ -29,7 +31,7 @@ use crate::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
 use crate::persist::{self, DataDir, Durability, Store, Tuning};
 use crate::rate_limit::{Admission, ConnectionRate};
 use crate::security::access::ListenerAccess;
-use crate::session::Session;
+use crate::signal::Raised;
 use crate::tls::{TlsAcceptor, certificate_username};
 
 const SCRATCH_SIZE: usize = 64 * 1024;
@@ -155,7 +157,11 @@ impl Server {
                 stop_rx.clone(),
             ));
         }
-        let reloads = tokio::spawn(reload_on_sighup(accesses, acceptors));
+        let reloads = tokio::spawn(reload_on_sighup(
+            Arc::clone(&self.broker),
+            accesses,
+            acceptors,
+        ));
         let coap = self.coap.map(|config| {
             let mut stop = stop_rx.clone();
             tokio::spawn(async move {
@@ -171,6 +177,7 @@ impl Server {
         reloads.abort();
         info!("shutting down");
         let _ = stop_tx.send(true);
+        self.broker.raise_all(Raised::ShuttingDown);
         expiry.abort();
         if let Some(sys) = sys {
             sys.abort();
@@ -247,7 +254,11 @@ fn open_broker(config: &Config) -> io::Result<Arc<Broker>> {
 /// Reads the password, ACL and TLS certificate files again on SIGHUP (`systemctl
 /// reload`). A file that fails to load leaves what was in force as it was. Connected
 /// clients keep the ACL and TLS session they connected with until they reconnect.
-async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>, acceptors: Vec<Arc<TlsAcceptor>>) {
+async fn reload_on_sighup(
+    broker: Arc<Broker>,
+    accesses: Vec<Arc<ListenerAccess>>,
+    acceptors: Vec<Arc<TlsAcceptor>>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         warn!("cannot watch SIGHUP: configuration files will not be reloaded");
@@ -255,11 +266,19 @@ async fn reload_on_sighup(accesses: Vec<Arc<ListenerAccess>>, acceptors: Vec<Arc
     };
     while hangups.recv().await.is_some() {
         crate::systemd::reloading();
+        let mut reloaded = false;
         for access in &accesses {
             match access.reload() {
-                Ok(()) => info!("reloaded password and ACL files"),
+                Ok(()) => {
+                    info!("reloaded password and ACL files");
+                    reloaded = true;
+                }
                 Err(e) => error!("{e}; keeping the rules in force"),
             }
+        }
+        if reloaded {
+            // Clients that authenticated with a password check it again.
+            broker.raise_all(Raised::Reloaded);
         }
         for acceptor in &acceptors {
             match acceptor.reload() {
@@ -354,12 +373,14 @@ async fn accept_loop(
                     .allow_anonymous
                     .unwrap_or(peer.ip().is_loopback());
                 let session = match tls.as_deref().map(TlsAcceptor::accept).transpose() {
-                    Ok(session) => session.map(|session| TlsSession {
-                        identity: tls
-                            .as_deref()
-                            .map_or(CertificateIdentity::None, TlsAcceptor::identity),
-                        session,
-                        named: false,
+                    Ok(session) => session.map(|session| {
+                        Box::new(TlsSession {
+                            identity: tls
+                                .as_deref()
+                                .map_or(CertificateIdentity::None, TlsAcceptor::identity),
+                            session,
+                            named: false,
+                        })
                     }),
                     Err(e) => {
                         error!("TLS on {}: {e}", listener.addr);
@@ -368,11 +389,7 @@ async fn accept_loop(
                 };
                 let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous)
                     .with_access(Arc::clone(&access));
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    serve(stream, conn, session, stop).await;
-                    drop(guard);
-                });
+                tokio::spawn(serve(stream, conn, session, guard));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -409,126 +426,147 @@ impl Drop for ConnectionSlot {
 }
 
 enum Event {
-    Readable(io::Result<()>),
-    Writable(io::Result<()>),
-    Wake,
-    TakenOver,
+    Ready(io::Result<Ready>),
+    Signal,
     Idle,
-    Shutdown,
-    /// The listener's password and ACL files were reloaded.
-    Reloaded,
 }
 
-async fn serve(
+/// Serves one connection until it closes. (A plain function returning an `async move`
+/// block rather than an `async fn`: an `async fn` keeps its arguments twice in its state,
+/// once as passed and once as moved into its body, and this state is what every idle
+/// connection costs. For the same reason it waits on three futures only: the socket, the
+/// connection's [`Signal`] and its keep-alive timer.)
+#[allow(clippy::manual_async_fn)]
+fn serve(
     stream: TcpStream,
     mut conn: Connection,
-    mut tls: Option<TlsSession>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let broker = Arc::clone(conn.broker());
-    let close = Arc::clone(&conn.close);
-    let mut partial = BytesMut::new();
-    let mut reloads = conn.access_reloads();
-    let accepted = Instant::now();
-    let mut last_read = accepted;
-    let closing = loop {
-        // Keep-alive counts from the last byte read; the connect timeout from accept, so
-        // a CONNECT trickled in a byte at a time still runs out of time.
-        let since = if conn.session().is_some() {
-            last_read
-        } else {
-            accepted
-        };
-        let idle = conn.idle_timeout().map(|t| since + t);
-        let session = conn.session().cloned();
-        let pending_out =
-            !conn.out.is_empty() || tls.as_ref().is_some_and(|t| t.session.wants_write());
-        let event = tokio::select! {
-            r = stream.readable(), if conn.out.len() < OUT_HIGH_WATER => Event::Readable(r),
-            r = stream.writable(), if pending_out => Event::Writable(r),
-            _ = woken(session.as_deref()), if !pending_out => Event::Wake,
-            _ = close.notified() => Event::TakenOver,
-            _ = sleep_opt(idle) => Event::Idle,
-            _ = stop.changed() => Event::Shutdown,
-            Ok(()) = reloads.changed() => Event::Reloaded,
-        };
-        let step = match event {
-            Event::Readable(Err(e)) | Event::Writable(Err(e)) => Err(Closing::SocketError(e)),
-            Event::Readable(Ok(())) => {
-                match read_packets(&stream, &mut conn, &mut partial, tls.as_mut()) {
-                    Ok(got_bytes) => {
-                        if got_bytes {
-                            last_read = Instant::now();
-                        }
-                        match conn.take_password_check() {
-                            Some(check) => check_password(&mut conn, check, &mut partial).await,
-                            None => Ok(()),
-                        }
-                        .map(|()| {
-                            // Acknowledgements may have opened the in-flight window.
-                            if conn.out.len() < OUT_HIGH_WATER {
-                                conn.send_queued();
+    mut tls: Option<Box<TlsSession>>,
+    slot: ConnectionSlot,
+) -> impl Future<Output = ()> {
+    async move {
+        let _slot = slot;
+        let _ = stream.set_nodelay(true);
+        let broker = Arc::clone(conn.broker());
+        let signal = Arc::clone(&conn.signal);
+        let mut partial = BytesMut::new();
+        let accepted = Instant::now();
+        let mut last_read = accepted;
+        // Woken for deliveries while the output was full: they are sent once it drains.
+        let mut deferred = false;
+        let closing = loop {
+            // Keep-alive counts from the last byte read; the connect timeout from accept, so
+            // a CONNECT trickled in a byte at a time still runs out of time.
+            let since = if conn.session().is_some() {
+                last_read
+            } else {
+                accepted
+            };
+            let idle = conn.idle_timeout().map(|t| since + t);
+            let pending_out =
+                !conn.out.is_empty() || tls.as_ref().is_some_and(|t| t.session.wants_write());
+            // Reading stops while the output is over its high-water mark: a client that
+            // does not read is not given more to hold here.
+            let readable = conn.out.len() < OUT_HIGH_WATER;
+            let event = tokio::select! {
+                r = ready(&stream, readable, pending_out) => Event::Ready(r),
+                () = signal.wait() => Event::Signal,
+                () = sleep_opt(idle) => Event::Idle,
+            };
+            let step = match event {
+                Event::Ready(Err(e)) => Err(Closing::SocketError(e)),
+                Event::Ready(Ok(ready)) if ready.is_readable() => {
+                    match read_packets(&stream, &mut conn, &mut partial, tls.as_deref_mut()) {
+                        Ok(got_bytes) => {
+                            if got_bytes {
+                                last_read = Instant::now();
                             }
-                        })
+                            match conn.take_password_check() {
+                                Some(check) => {
+                                    Box::pin(check_password(&mut conn, check, &mut partial)).await
+                                }
+                                None => Ok(()),
+                            }
+                            .map(|()| {
+                                // Acknowledgements may have opened the in-flight window.
+                                if conn.out.len() < OUT_HIGH_WATER {
+                                    conn.send_queued();
+                                }
+                            })
+                        }
+                        Err(closing) => Err(closing),
                     }
-                    Err(closing) => Err(closing),
+                }
+                Event::Ready(Ok(_)) => Ok(()), // writable: flushed below
+                Event::Signal => {
+                    let raised = signal.take();
+                    if raised.contains(Raised::TakenOver) {
+                        Err(Closing::TakenOver)
+                    } else if raised.contains(Raised::ShuttingDown) {
+                        Err(Closing::ShuttingDown)
+                    } else {
+                        let rechecked = match conn.recheck_password() {
+                            Some(check) if raised.contains(Raised::Reloaded) => {
+                                Box::pin(check_password(&mut conn, check, &mut partial)).await
+                            }
+                            _ => Ok(()),
+                        };
+                        if conn.out.len() < OUT_HIGH_WATER {
+                            conn.send_queued();
+                        } else {
+                            deferred = true;
+                        }
+                        rechecked
+                    }
+                }
+                Event::Idle => Err(conn.idle_closing()),
+            };
+            // Acknowledgements go out once what they acknowledge is on disk, also those
+            // answered before a later packet closes the connection.
+            let unsynced = persist::take_unsynced();
+            if unsynced != 0
+                && let Some(store) = broker.store()
+            {
+                store.wait_durable(unsynced).await;
+            }
+            if let Err(closing) = step {
+                break closing;
+            }
+            let flushed = match &mut tls {
+                None => try_flush(&stream, &mut conn.out, &broker),
+                Some(tls) => tls.flush(&stream, &mut conn.out, &broker),
+            };
+            if let Err(e) = flushed {
+                break Closing::SocketError(e);
+            }
+            if deferred && conn.out.len() < OUT_HIGH_WATER {
+                deferred = false;
+                signal.wake();
+            }
+        };
+        conn.on_close(&closing);
+        // Last words (CONNACK refusal, MQTT 5 DISCONNECT, TLS close_notify or alert), if the
+        // client is still reading.
+        let mut stream = stream;
+        let last_words = async {
+            match &mut tls {
+                None if !conn.out.is_empty() => stream.write_all(&conn.out).await?,
+                None => {}
+                Some(tls) => {
+                    tls.session.send_close_notify();
+                    loop {
+                        tls.flush(&stream, &mut conn.out, &broker)?;
+                        if conn.out.is_empty() && !tls.session.wants_write() {
+                            break;
+                        }
+                        stream.writable().await?;
+                    }
                 }
             }
-            Event::Writable(Ok(())) => Ok(()),
-            Event::Wake => {
-                conn.send_queued();
-                Ok(())
-            }
-            Event::TakenOver => Err(Closing::TakenOver),
-            Event::Idle => Err(conn.idle_closing()),
-            Event::Shutdown => Err(Closing::ShuttingDown),
-            Event::Reloaded => match conn.recheck_password() {
-                Some(check) => check_password(&mut conn, check, &mut partial).await,
-                None => Ok(()),
-            },
+            stream.shutdown().await
         };
-        // Acknowledgements go out once what they acknowledge is on disk, also those
-        // answered before a later packet closes the connection.
-        let unsynced = persist::take_unsynced();
-        if unsynced != 0
-            && let Some(store) = broker.store()
-        {
-            store.wait_durable(unsynced).await;
-        }
-        if let Err(closing) = step {
-            break closing;
-        }
-        let flushed = match &mut tls {
-            None => try_flush(&stream, &mut conn.out, &broker),
-            Some(tls) => tls.flush(&stream, &mut conn.out, &broker),
-        };
-        if let Err(e) = flushed {
-            break Closing::SocketError(e);
-        }
-    };
-    conn.on_close(&closing);
-    // Last words (CONNACK refusal, MQTT 5 DISCONNECT, TLS close_notify or alert), if the
-    // client is still reading.
-    let mut stream = stream;
-    let last_words = async {
-        match &mut tls {
-            None if !conn.out.is_empty() => stream.write_all(&conn.out).await?,
-            None => {}
-            Some(tls) => {
-                tls.session.send_close_notify();
-                loop {
-                    tls.flush(&stream, &mut conn.out, &broker)?;
-                    if conn.out.is_empty() && !tls.session.wants_write() {
-                        break;
-                    }
-                    stream.writable().await?;
-                }
-            }
-        }
-        stream.shutdown().await
-    };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), last_words).await;
+        let last_words = Box::pin(last_words);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), last_words).await;
+    }
 }
 
 /// Reads what the socket has into the worker's scratch buffer and handles every whole
@@ -764,11 +802,25 @@ fn try_flush(stream: &TcpStream, out: &mut BytesMut, broker: &Broker) -> io::Res
     Ok(())
 }
 
-async fn woken(session: Option<&Session>) {
-    match session {
-        Some(s) => s.wake.notified().await,
-        None => pending().await,
-    }
+/// The socket's readiness for what is asked. Polled rather than awaited through
+/// `TcpStream::ready`, whose future carries a waiter node: the socket keeps the waker.
+fn ready(stream: &TcpStream, read: bool, write: bool) -> impl Future<Output = io::Result<Ready>> {
+    std::future::poll_fn(move |cx| {
+        let mut ready = Ready::EMPTY;
+        if read && let Poll::Ready(r) = stream.poll_read_ready(cx) {
+            r?;
+            ready |= Ready::READABLE;
+        }
+        if write && let Poll::Ready(r) = stream.poll_write_ready(cx) {
+            r?;
+            ready |= Ready::WRITABLE;
+        }
+        if ready.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(ready))
+        }
+    })
 }
 
 async fn sleep_opt(deadline: Option<Instant>) {

@@ -5,12 +5,11 @@
 //! ids of QoS 2 messages received and not yet released. Idle, all of them are empty and
 //! allocate nothing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use midge_wire::{QoS, SubscriptionOptions};
-use tokio::sync::Notify;
 
 use crate::config::Limits;
 use crate::message::Message;
@@ -18,21 +17,20 @@ use crate::persist::{Record, Store};
 use crate::security::access::Identity;
 use crate::security::acl::Access;
 use crate::shared::SharedGroup;
+use crate::signal::Signal;
 
 #[derive(Debug)]
 pub struct Session {
     pub client_id: Arc<str>,
     state: Mutex<SessionState>,
-    /// Wakes the connection that owns the session when deliveries are queued.
-    pub wake: Notify,
 }
 
 /// The connection a session is attached to.
 #[derive(Debug, Clone)]
 pub struct Owner {
     pub connection_id: u64,
-    /// Notified to close that connection when another one takes the session over.
-    pub close: Arc<Notify>,
+    /// Wakes that connection: deliveries queued, taken over, shutting down…
+    pub signal: Arc<Signal>,
 }
 
 /// One message on its way to this session's client.
@@ -94,15 +92,47 @@ pub struct SessionState {
     pub identity: Option<Identity>,
     /// When a disconnected session with a finite expiry interval ends.
     pub expires_at: Option<std::time::Instant>,
-    /// Filter → options and identifier, mirrored in the broker's subscription tree.
-    pub subscriptions: HashMap<Box<str>, (SubscriptionOptions, Option<u32>)>,
+    /// Mirrored in the broker's subscription tree.
+    pub subscriptions: Filters,
     queue: VecDeque<Delivery>,
     inflight: VecDeque<(u16, Outgoing)>,
     incoming_qos2: Vec<u16>,
     next_packet_id: u16,
     queued_bytes: usize,
     /// Where the session's changes are logged, if it is persistent and persistence is on.
-    pub persisted: Option<Persisted>,
+    pub persisted: Option<Box<Persisted>>,
+}
+
+/// A session's subscriptions: filter, options and identifier. A vector, not a map: most
+/// sessions have a few, and every idle one pays for its container.
+#[derive(Debug, Default)]
+pub struct Filters(Vec<(Box<str>, SubscriptionOptions, Option<u32>)>);
+
+impl Filters {
+    /// Adds or replaces the subscription to `filter`.
+    pub fn insert(&mut self, filter: &str, options: SubscriptionOptions, identifier: Option<u32>) {
+        match self.0.iter_mut().find(|(f, ..)| **f == *filter) {
+            Some(existing) => *existing = (filter.into(), options, identifier),
+            None => {
+                if self.0.len() < 4 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.push((filter.into(), options, identifier));
+            }
+        }
+    }
+
+    pub fn remove(&mut self, filter: &str) {
+        self.0.retain(|(f, ..)| **f != *filter);
+    }
+
+    /// Takes every filter out.
+    pub fn take(&mut self) -> Vec<Box<str>> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|(f, ..)| f)
+            .collect()
+    }
 }
 
 /// A persistent session's link to the persistence log.
@@ -126,7 +156,13 @@ impl Session {
         Self {
             client_id,
             state: Mutex::new(SessionState::default()),
-            wake: Notify::new(),
+        }
+    }
+
+    /// Wakes the connection that owns the session, if one does: deliveries are queued.
+    pub fn wake(&self) {
+        if let Some(owner) = &self.state().owner {
+            owner.signal.wake();
         }
     }
 
@@ -427,7 +463,7 @@ mod tests {
         SessionState {
             owner: Some(Owner {
                 connection_id: 1,
-                close: Arc::new(Notify::new()),
+                signal: Arc::default(),
             }),
             ..SessionState::default()
         }

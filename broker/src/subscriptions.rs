@@ -17,9 +17,13 @@ pub struct Entry<S> {
     pub identifier: Option<u32>,
 }
 
+/// Most nodes are leaves with one subscriber (`devices/1234/cmd`): a leaf holds no map,
+/// and its lists are allocated to fit, as every subscribed client pays for its node.
 #[derive(Debug)]
 struct Node<S> {
-    children: HashMap<Box<str>, Node<S>>,
+    // Boxed on purpose: 8 bytes in a leaf instead of an empty map's 48.
+    #[allow(clippy::box_collection)]
+    children: Option<Box<HashMap<Box<str>, Node<S>>>>,
     plus: Option<Box<Node<S>>>,
     /// Subscribers whose filter ends here.
     exact: Vec<Entry<S>>,
@@ -30,7 +34,7 @@ struct Node<S> {
 impl<S> Default for Node<S> {
     fn default() -> Self {
         Self {
-            children: HashMap::new(),
+            children: None,
             plus: None,
             exact: Vec::new(),
             hash: Vec::new(),
@@ -40,7 +44,7 @@ impl<S> Default for Node<S> {
 
 impl<S> Node<S> {
     fn is_empty(&self) -> bool {
-        self.children.is_empty()
+        self.children.is_none()
             && self.plus.is_none()
             && self.exact.is_empty()
             && self.hash.is_empty()
@@ -88,6 +92,9 @@ impl<S: PartialEq> SubscriptionTree<S> {
                 false
             }
             None => {
+                if list.len() < 4 {
+                    list.reserve_exact(1);
+                }
                 list.push(entry);
                 self.count += 1;
                 true
@@ -120,7 +127,10 @@ impl<S: PartialEq> SubscriptionTree<S> {
             node = if level == "+" {
                 node.plus.get_or_insert_with(Default::default)
             } else {
-                node.children.entry(level.into()).or_default()
+                node.children
+                    .get_or_insert_with(Default::default)
+                    .entry(level.into())
+                    .or_default()
             };
         }
         (node, Slot::Exact)
@@ -145,7 +155,7 @@ fn walk<'t, S>(
         node.exact.iter().for_each(f);
         return;
     };
-    if let Some(child) = node.children.get(level) {
+    if let Some(child) = node.children.as_ref().and_then(|c| c.get(level)) {
         walk(child, levels.clone(), false, f);
     }
     if let (Some(plus), false) = (&node.plus, dollar_root) {
@@ -183,12 +193,18 @@ fn remove_in<S: PartialEq>(
         }
         removed
     } else {
-        let Some(child) = node.children.get_mut(level) else {
+        let Some(children) = node.children.as_deref_mut() else {
+            return false;
+        };
+        let Some(child) = children.get_mut(level) else {
             return false;
         };
         let removed = remove_in(child, levels, subscriber);
         if child.is_empty() {
-            node.children.remove(level);
+            children.remove(level);
+            if children.is_empty() {
+                node.children = None;
+            }
         }
         removed
     }

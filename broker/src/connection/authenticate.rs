@@ -24,7 +24,7 @@ impl Connection {
         let method = auth.properties.authentication_method();
         let data = auth.properties.authentication_data();
         let pending = match (self.pending_auth.take(), auth.reason) {
-            (Some(pending), ReasonCode::ContinueAuthentication) => pending,
+            (Some(pending), ReasonCode::ContinueAuthentication) => *pending,
             (None, ReasonCode::ReAuthenticate) if self.state.is_some() => {
                 let connected = self.state.as_ref().expect("checked above");
                 let (Some(name), Some(method)) = (
@@ -80,7 +80,7 @@ impl Connection {
                     properties: List::new(&properties),
                 };
                 self.send_in(ProtocolVersion::V5, Packet::Auth(auth));
-                self.pending_auth = Some(pending);
+                self.pending_auth = Some(Box::new(pending));
                 Ok(())
             }
             AuthStep::Accept(data) => {

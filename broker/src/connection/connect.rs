@@ -14,6 +14,7 @@ use super::{Closing, Connected, Connection, PendingAuth};
 use crate::security::access::ListenerAccess;
 use crate::security::acl::Access;
 use crate::session::Owner;
+use crate::signal::Raised;
 use crate::will::Will;
 
 impl Connection {
@@ -21,7 +22,7 @@ impl Connection {
         if let Some(reason) = self.refusal(connect) {
             return Err(self.refuse(connect, reason));
         }
-        if let Some(from_certificate) = self.certificate_username.clone() {
+        if let Some(from_certificate) = self.certificate_username.as_deref().cloned() {
             // As Mosquitto's use_identity_as_username: the certificate authenticates the
             // client; CONNECT's user name and password are not used.
             let Some(name) = from_certificate else {
@@ -44,10 +45,10 @@ impl Connection {
                 username: username.into(),
                 password: connect.password.unwrap_or_default().to_vec(),
             };
-            self.waiting = Some(Waiting {
+            self.waiting = Some(Box::new(Waiting {
                 connect: stored(connect)?,
                 check: Some(check),
-            });
+            }));
             return Ok(());
         }
         if !self
@@ -96,14 +97,16 @@ impl Connection {
         }
         self.authenticated(&connect)?;
         // Kept to check again when the password file is reloaded (Mosquitto keeps them too).
-        self.credentials = Some(check);
+        self.credentials = Some(Box::new(check));
         Ok(())
     }
 
     /// After the password file was reloaded: the check to run again for this client, if it
     /// authenticated with a password.
     pub fn recheck_password(&self) -> Option<PasswordCheck> {
-        self.state.as_ref().and(self.credentials.clone())
+        self.state
+            .as_ref()
+            .and(self.credentials.as_deref().cloned())
     }
 
     /// The password check the shell has to run, once.
@@ -183,19 +186,19 @@ impl Connection {
         }
         let owner = Owner {
             connection_id: self.id,
-            close: Arc::clone(&self.close),
+            signal: Arc::clone(&self.signal),
         };
         let attached = self
             .broker
             .attach(client_id, connect.clean_start, expiry, owner);
         if let Some(previous) = attached.previous_owner {
-            previous.close.notify_one();
+            previous.signal.raise(Raised::TakenOver);
         }
         let session = attached.session;
         session.state().identity = Some(identity.clone());
         let will = connect
             .will
-            .map(|w| Will::from_connect(&w, version, &session.client_id));
+            .map(|w| Box::new(Will::from_connect(&w, version, &session.client_id)));
 
         let receive_maximum = u16::try_from(limits.max_inflight_messages).unwrap_or(u16::MAX);
         let response_information = format!("response/{client_id}");

@@ -41,11 +41,15 @@ enum Alias {
 }
 
 impl OutAliases {
-    pub(super) fn new(client_maximum: u16) -> Self {
-        Self {
-            max: client_maximum.min(MAX_OUT_ALIASES),
-            by_topic: HashMap::new(),
-        }
+    /// Aliases for a client that takes `client_maximum`; `None` (nothing kept) for one
+    /// that takes none, as every 3.1.1 client.
+    pub(super) fn new(client_maximum: u16) -> Option<Box<Self>> {
+        (client_maximum > 0).then(|| {
+            Box::new(Self {
+                max: client_maximum.min(MAX_OUT_ALIASES),
+                by_topic: HashMap::new(),
+            })
+        })
     }
 
     fn lookup(&self, topic: &str) -> Alias {
@@ -139,7 +143,11 @@ fn encode_outbound(
                 .iter()
                 .map(|&id| Property::SubscriptionIdentifier(id)),
         );
-        match connected.aliases_out.lookup(topic) {
+        let alias = connected
+            .aliases_out
+            .as_deref()
+            .map_or(Alias::None, |a| a.lookup(topic));
+        match alias {
             Alias::Known(alias) => {
                 topic = "";
                 extra.push(Property::TopicAlias(alias));
@@ -174,11 +182,8 @@ fn encode_outbound(
         );
         return Sent::TooLarge;
     }
-    if let Some(alias) = new_alias {
-        connected
-            .aliases_out
-            .by_topic
-            .insert(message.topic.clone(), alias);
+    if let (Some(alias), Some(aliases)) = (new_alias, connected.aliases_out.as_deref_mut()) {
+        aliases.by_topic.insert(message.topic.clone(), alias);
     }
     encode(out, version, &packet, stats);
     stats.publish_sent.fetch_add(1, Ordering::Relaxed);

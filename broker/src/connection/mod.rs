@@ -19,12 +19,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::signal::Signal;
 use bytes::BytesMut;
 use midge_wire::{
     Ack, Connack, DecodeError, Disconnect, List, Packet, PacketType, Properties, Property,
     ProtocolVersion, ReasonCode,
 };
-use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
@@ -126,7 +126,8 @@ struct Connected {
     session: Arc<Session>,
     version: ProtocolVersion,
     keep_alive: u16,
-    will: Option<Will>,
+    /// Boxed, as most clients have none and every connected client holds this struct.
+    will: Option<Box<Will>>,
     /// The client's Receive Maximum: QoS 1/2 PUBLISHes it takes unacknowledged.
     receive_maximum: u16,
     /// The client's Maximum Packet Size.
@@ -136,7 +137,7 @@ struct Connected {
     /// Topic aliases the client set for its PUBLISHes (index = alias − 1).
     aliases_in: Vec<Option<Box<str>>>,
     /// Topic aliases the broker set for PUBLISHes to the client.
-    aliases_out: deliver::OutAliases,
+    aliases_out: Option<Box<deliver::OutAliases>>,
     /// The enhanced authentication method the client connected with.
     auth_method: Option<Box<str>>,
     /// Who the client authenticated as, for ACL checks.
@@ -153,18 +154,18 @@ pub struct Connection {
     access: Arc<ListenerAccess>,
     /// Bytes to send; empty (and unallocated) when idle.
     pub out: BytesMut,
-    /// Notified when another connection takes this one's session.
-    pub close: Arc<Notify>,
+    /// Wakes this connection's task (see [`Signal`]).
+    pub signal: Arc<Signal>,
     state: Option<Connected>,
     /// An enhanced authentication exchange waiting for the client's AUTH.
-    pending_auth: Option<PendingAuth>,
+    pending_auth: Option<Box<PendingAuth>>,
     /// CONNECT waiting for its password check.
-    waiting: Option<Waiting>,
+    waiting: Option<Box<Waiting>>,
     /// The user name a TLS client certificate gives, on listeners that take it from
     /// there (`use_identity_as_username`): it replaces CONNECT's, and no password is asked.
-    certificate_username: Option<Option<Box<str>>>,
+    certificate_username: Option<Box<Option<Box<str>>>>,
     /// The password the client authenticated with, to check again on reload.
-    credentials: Option<PasswordCheck>,
+    credentials: Option<Box<PasswordCheck>>,
 }
 
 impl Connection {
@@ -177,7 +178,7 @@ impl Connection {
             allow_anonymous,
             access: Arc::default(),
             out: BytesMut::new(),
-            close: Arc::new(Notify::new()),
+            signal: Arc::default(),
             state: None,
             pending_auth: None,
             waiting: None,
@@ -195,12 +196,7 @@ impl Connection {
     /// The TLS layer's verdict on the client certificate: the user name it gives, or
     /// `None` for no usable certificate (then CONNECT is refused).
     pub fn set_certificate_username(&mut self, username: Option<String>) {
-        self.certificate_username = Some(username.map(Box::from));
-    }
-
-    /// Changes when the listener's password and ACL files are reloaded.
-    pub fn access_reloads(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.access.reloads()
+        self.certificate_username = Some(Box::new(username.map(Box::from)));
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -389,7 +385,7 @@ impl Connection {
         if closing.publishes_will()
             && let Some(will) = connected.will
         {
-            self.release_will(&connected.session, closing, will);
+            self.release_will(&connected.session, closing, *will);
         }
         self.broker.detach(&connected.session, self.id);
         self.broker.stats.client_disconnected();

@@ -3,6 +3,7 @@
 use super::*;
 use crate::auth::{AuthExchange, AuthMethod, AuthStep};
 use crate::config::Limits;
+use crate::signal::Raised;
 use midge_wire::{
     Connect, DecodeOptions, Decoded, Publish, QoS, QosPid, Subscribe, SubscriptionOptions, Will,
     decode,
@@ -176,10 +177,11 @@ async fn same_client_id_takes_the_session_over() {
     let broker = broker();
     let first = client(&broker, "dup", false);
     let _second = client(&broker, "dup", false);
-    let notified = tokio::time::timeout(Duration::from_millis(100), first.close.notified());
+    let notified = tokio::time::timeout(Duration::from_millis(100), first.signal.wait());
+    assert!(notified.await.is_ok(), "the first connection is woken");
     assert!(
-        notified.await.is_ok(),
-        "the first connection is told to close"
+        first.signal.take().contains(Raised::TakenOver),
+        "and told it was taken over"
     );
 }
 

@@ -3,30 +3,15 @@
 
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
-
 use super::acl::{Access, AclFile};
 use super::password::PasswordFile;
 use crate::config::Security;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ListenerAccess {
     security: Security,
     passwords: RwLock<Option<Arc<PasswordFile>>>,
     acl: RwLock<Option<Arc<AclFile>>>,
-    /// Counts successful reloads; connections watch it to re-check their credentials.
-    reloads: watch::Sender<u64>,
-}
-
-impl Default for ListenerAccess {
-    fn default() -> Self {
-        Self {
-            security: Security::default(),
-            passwords: RwLock::default(),
-            acl: RwLock::default(),
-            reloads: watch::Sender::new(0),
-        }
-    }
 }
 
 /// Who a connected client is, for ACL checks on what it publishes and receives. The
@@ -78,14 +63,7 @@ impl ListenerAccess {
         };
         *self.passwords.write().unwrap_or_else(|e| e.into_inner()) = passwords;
         *self.acl.write().unwrap_or_else(|e| e.into_inner()) = acl;
-        self.reloads.send_modify(|n| *n += 1);
         Ok(())
-    }
-
-    /// Changes when the files were reloaded: connected clients that authenticated with a
-    /// password check it again then.
-    pub fn reloads(&self) -> watch::Receiver<u64> {
-        self.reloads.subscribe()
     }
 
     /// Whether a CONNECT with these credentials is let in. `anonymous` says whether this
