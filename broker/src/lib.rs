@@ -7,6 +7,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod keep_alive;
 pub mod message;
 pub mod passwd_cli;
 pub mod persist;

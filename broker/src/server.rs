@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::pending;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +27,7 @@ use tracing::{error, info, warn};
 use crate::broker::Broker;
 use crate::config::{CertificateIdentity, CoapGateway, Config, Listener, Security};
 use crate::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
+use crate::keep_alive::Deadlines;
 use crate::persist::{self, DataDir, Durability, Store, Tuning};
 use crate::rate_limit::{Admission, ConnectionRate};
 use crate::security::access::ListenerAccess;
@@ -137,6 +137,8 @@ impl Server {
         let mut any_address_counts: HashMap<u16, Arc<AtomicUsize>> = HashMap::new();
         let mut accesses: Vec<Arc<ListenerAccess>> = Vec::new();
         let rate = Arc::new(ConnectionRate::new(self.broker.limits.connection_rate));
+        let deadlines = Arc::new(Deadlines::default());
+        let sweeper = tokio::spawn(Arc::clone(&deadlines).run());
         let mut acceptors: Vec<Arc<TlsAcceptor>> = Vec::new();
         for bound in self.listeners {
             if !accesses.iter().any(|a| Arc::ptr_eq(a, &bound.access)) {
@@ -154,6 +156,7 @@ impl Server {
                 bound,
                 open,
                 Arc::clone(&rate),
+                Arc::clone(&deadlines),
                 stop_rx.clone(),
             ));
         }
@@ -179,6 +182,7 @@ impl Server {
         let _ = stop_tx.send(true);
         self.broker.raise_all(Raised::ShuttingDown);
         expiry.abort();
+        sweeper.abort();
         if let Some(sys) = sys {
             sys.abort();
         }
@@ -326,6 +330,7 @@ async fn accept_loop(
     bound: Bound,
     open: Arc<AtomicUsize>,
     rate: Arc<ConnectionRate>,
+    deadlines: Arc<Deadlines>,
     mut stop: watch::Receiver<bool>,
 ) {
     let Bound {
@@ -389,7 +394,7 @@ async fn accept_loop(
                 };
                 let conn = Connection::new(Arc::clone(&broker), peer, allow_anonymous)
                     .with_access(Arc::clone(&access));
-                tokio::spawn(serve(stream, conn, session, guard));
+                tokio::spawn(serve(stream, conn, session, guard, &deadlines));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -428,28 +433,29 @@ impl Drop for ConnectionSlot {
 enum Event {
     Ready(io::Result<Ready>),
     Signal,
-    Idle,
 }
 
 /// Serves one connection until it closes. (A plain function returning an `async move`
 /// block rather than an `async fn`: an `async fn` keeps its arguments twice in its state,
 /// once as passed and once as moved into its body, and this state is what every idle
 /// connection costs. For the same reason it waits on three futures only: the socket, the
-/// connection's [`Signal`] and its keep-alive timer.)
+/// connection's [`Signal`]; its timeouts are swept by [`Deadlines`].)
 #[allow(clippy::manual_async_fn)]
 fn serve(
     stream: TcpStream,
     mut conn: Connection,
     mut tls: Option<Box<TlsSession>>,
     slot: ConnectionSlot,
-) -> impl Future<Output = ()> {
+    deadlines: &Deadlines,
+) -> impl Future<Output = ()> + use<> {
+    deadlines.watch(&conn.signal);
     async move {
         let _slot = slot;
         let _ = stream.set_nodelay(true);
         let broker = Arc::clone(conn.broker());
         let signal = Arc::clone(&conn.signal);
         let mut partial = BytesMut::new();
-        let accepted = Instant::now();
+        let accepted = std::time::Instant::now();
         let mut last_read = accepted;
         // Woken for deliveries while the output was full: they are sent once it drains.
         let mut deferred = false;
@@ -461,7 +467,7 @@ fn serve(
             } else {
                 accepted
             };
-            let idle = conn.idle_timeout().map(|t| since + t);
+            signal.set_deadline(conn.idle_timeout().map(|t| since + t));
             let pending_out =
                 !conn.out.is_empty() || tls.as_ref().is_some_and(|t| t.session.wants_write());
             // Reading stops while the output is over its high-water mark: a client that
@@ -470,7 +476,6 @@ fn serve(
             let event = tokio::select! {
                 r = ready(&stream, readable, pending_out) => Event::Ready(r),
                 () = signal.wait() => Event::Signal,
-                () = sleep_opt(idle) => Event::Idle,
             };
             let step = match event {
                 Event::Ready(Err(e)) => Err(Closing::SocketError(e)),
@@ -478,7 +483,7 @@ fn serve(
                     match read_packets(&stream, &mut conn, &mut partial, tls.as_deref_mut()) {
                         Ok(got_bytes) => {
                             if got_bytes {
-                                last_read = Instant::now();
+                                last_read = std::time::Instant::now();
                             }
                             match conn.take_password_check() {
                                 Some(check) => {
@@ -503,6 +508,10 @@ fn serve(
                         Err(Closing::TakenOver)
                     } else if raised.contains(Raised::ShuttingDown) {
                         Err(Closing::ShuttingDown)
+                    } else if raised.contains(Raised::Idle)
+                        && signal.is_past_deadline(std::time::Instant::now())
+                    {
+                        Err(conn.idle_closing())
                     } else {
                         let rechecked = match conn.recheck_password() {
                             Some(check) if raised.contains(Raised::Reloaded) => {
@@ -518,7 +527,6 @@ fn serve(
                         rechecked
                     }
                 }
-                Event::Idle => Err(conn.idle_closing()),
             };
             // Acknowledgements go out once what they acknowledge is on disk, also those
             // answered before a later packet closes the connection.
@@ -821,11 +829,4 @@ fn ready(stream: &TcpStream, read: bool, write: bool) -> impl Future<Output = io
             Poll::Ready(Ok(ready))
         }
     })
-}
-
-async fn sleep_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d).await,
-        None => pending().await,
-    }
 }

@@ -5,8 +5,10 @@
 //! what an idle connection's task holds is memory every idle client costs.
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use atomic_waker::AtomicWaker;
 
@@ -15,6 +17,9 @@ pub struct Signal {
     waker: AtomicWaker,
     /// [`WOKEN`] and the [`Raised`] bits.
     state: AtomicU8,
+    /// When the connection times out (ms after [`epoch`]; 0: never), for the sweeper
+    /// (`keep_alive.rs`) to raise [`Raised::Idle`].
+    deadline: AtomicU64,
 }
 
 /// Set by every wake-up, cleared by the wait that sees it.
@@ -26,6 +31,8 @@ pub enum Raised {
     TakenOver = 1,
     ShuttingDown = 2,
     Reloaded = 4,
+    /// Its deadline ([`Signal::set_deadline`]) passed.
+    Idle = 8,
 }
 
 impl Signal {
@@ -54,10 +61,29 @@ impl Signal {
         .await;
     }
 
+    /// When the connection times out, if it does.
+    pub fn set_deadline(&self, at: Option<Instant>) {
+        let ms = at.map_or(0, |at| millis_since_epoch(at).max(1));
+        self.deadline.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether the deadline passed by `now`.
+    pub fn is_past_deadline(&self, now: Instant) -> bool {
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        deadline != 0 && deadline <= millis_since_epoch(now)
+    }
+
     /// Takes the events raised since the last call.
     pub fn take(&self) -> Events {
         Events(self.state.fetch_and(WOKEN, Ordering::AcqRel) & !WOKEN)
     }
+}
+
+/// Deadlines are kept as milliseconds after the first time one was set.
+fn millis_since_epoch(at: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| Instant::now() - Duration::from_secs(1));
+    at.saturating_duration_since(epoch).as_millis() as u64
 }
 
 /// A set of [`Raised`] events.
