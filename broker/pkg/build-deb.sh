@@ -14,8 +14,9 @@
 # Plain dpkg-deb over a staged tree: nothing to install, and every file is listed here.
 set -euo pipefail
 
-# Every binary the package ships, in /usr/bin. (midge-gateway joins here when it lands.)
-BINARIES=(midge)
+# Every binary the package ships, in /usr/bin: the broker (which can also run the CoAP
+# gateway itself, [coap] in midge.toml) and the standalone gateway, for other brokers.
+BINARIES=(midge midge-gateway)
 
 if (($# < 3)); then
     sed -n '2,12s/^# \{0,1\}//p' "$0" >&2

@@ -50,11 +50,14 @@ for target in "${targets[@]}"; do
     *) echo "cross-build.sh: $target is not a target this script knows" >&2 && exit 2 ;;
     esac
     # Symbols are not needed on the Pi (panics still print their message).
-    CARGO_PROFILE_RELEASE_STRIP=symbols "${build[@]}" --locked -p midge --profile "$profile" >&2
+    CARGO_PROFILE_RELEASE_STRIP=symbols "${build[@]}" --locked -p midge -p midge-gateway \
+        --profile "$profile" >&2
     out=$CARGO_TARGET_DIR/pi/$target
     mkdir -p "$out"
     dir=$profile
     [ "$profile" != dev ] || dir=debug
-    install -m 755 "$CARGO_TARGET_DIR/$target/$dir/midge" "$out/midge"
+    for bin in midge midge-gateway; do
+        install -m 755 "$CARGO_TARGET_DIR/$target/$dir/$bin" "$out/$bin"
+    done
     echo "$out"
 done

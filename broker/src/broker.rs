@@ -524,12 +524,7 @@ impl Broker {
                 // Pinned while the store's lock keeps them from being replaced, until the
                 // deliveries that refer to them are logged.
                 if let Some(store) = &persisted {
-                    let pins: Vec<Record> = matching
-                        .iter()
-                        .filter_map(|m| m.stored())
-                        .map(Record::Pin)
-                        .collect();
-                    store.append(&pins);
+                    log_each_stored(store, &matching, Record::Pin);
                 }
                 matching
             };
@@ -545,12 +540,7 @@ impl Broker {
                 self.deliver(session, delivery);
             }
             if let Some(store) = &persisted {
-                let unpins: Vec<Record> = retained
-                    .iter()
-                    .filter_map(|m| m.stored())
-                    .map(Record::Unpin)
-                    .collect();
-                store.append(&unpins);
+                log_each_stored(store, &retained, Record::Unpin);
             }
         }
         is_new
@@ -717,6 +707,16 @@ fn message_record(store: &Store, message: &Message) -> Option<Record> {
             awaits_commit: message.is_held(),
         },
     })
+}
+
+/// Logs `record` (a pin or an unpin) for each of `messages` that is in the log.
+fn log_each_stored(store: &Store, messages: &[Arc<Message>], record: fn(u64) -> Record) {
+    let records: Vec<Record> = messages
+        .iter()
+        .filter_map(|m| m.stored())
+        .map(record)
+        .collect();
+    store.append(&records);
 }
 
 /// Logs the end of a session, if it was logged.

@@ -1,5 +1,6 @@
 //! MQTT topic names and filters as they appear in `/ps/{topic}` paths.
 
+use midge_wire::topic;
 use thiserror::Error;
 
 /// Why a path cannot be an MQTT topic or filter: answered with 4.00 Bad Request.
@@ -45,23 +46,14 @@ pub fn join_segments(segments: &[Vec<u8>]) -> Result<String, TopicError> {
 /// A topic to publish to: no wildcards.
 pub fn topic_name(segments: &[Vec<u8>]) -> Result<String, TopicError> {
     let topic = join_segments(segments)?;
-    if has_wildcard(&topic) {
-        return Err(TopicError::Wildcard);
-    }
+    topic::validate_name(&topic).map_err(|_| TopicError::Wildcard)?;
     Ok(topic)
 }
 
 /// A subscription filter: wildcards allowed where MQTT allows them.
 pub fn topic_filter(segments: &[Vec<u8>]) -> Result<String, TopicError> {
     let filter = join_segments(segments)?;
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        let bad_hash = level.contains('#') && (*level != "#" || i + 1 != levels.len());
-        let bad_plus = level.contains('+') && *level != "+";
-        if bad_hash || bad_plus {
-            return Err(TopicError::BadWildcard);
-        }
-    }
+    topic::validate_filter(&filter).map_err(|_| TopicError::BadWildcard)?;
     Ok(filter)
 }
 
@@ -69,24 +61,8 @@ pub fn has_wildcard(filter: &str) -> bool {
     filter.contains(['+', '#'])
 }
 
-/// Whether `topic` matches `filter` (MQTT 3.1.1 §4.7, including the rule that wildcards at
-/// the first level do not match topics starting with `$`).
-pub fn matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
+/// Whether `topic` matches `filter`: the codec's rule, the broker's too.
+pub use midge_wire::topic::matches;
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
 
-use crate::{Midge, TIMEOUT, midge_binary, rss_kib, unique_temp_path};
+use crate::{Midge, TIMEOUT, midge_binary, rss_kib, unique_temp_path, wait_for_logged_port};
 
 /// The `midge-gateway` binary: next to the `midge` binary under test.
 pub fn gateway_binary() -> PathBuf {
@@ -61,23 +61,13 @@ impl Gateway {
 
     /// Reads the port from "CoAP gateway listening on udp 127.0.0.1:PORT".
     fn wait_for_port(&mut self) -> u16 {
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline {
-            let log = self.log();
-            if let Some(port) = log
-                .split("listening on udp 127.0.0.1:")
-                .nth(1)
-                .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-                .and_then(|p| p.parse().ok())
-            {
-                return port;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("midge-gateway exited with {status} before listening:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("midge-gateway did not report its port:\n{}", self.log());
+        let log_path = &self.log_path;
+        wait_for_logged_port(
+            &mut self.child,
+            "midge-gateway",
+            "listening on udp 127.0.0.1:",
+            || std::fs::read_to_string(log_path).unwrap_or_default(),
+        )
     }
 
     pub fn port(&self) -> u16 {

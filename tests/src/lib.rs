@@ -57,6 +57,38 @@ pub fn midge_binary() -> PathBuf {
     bin
 }
 
+/// Waits for `name` (the process `child`) to log `needle` followed by a port other than 0,
+/// and returns it; fails the test if the process exits first or nothing comes in time.
+pub fn wait_for_logged_port(
+    child: &mut Child,
+    name: &str,
+    needle: &str,
+    log: impl Fn() -> String,
+) -> u16 {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let text = log();
+        let port = text.split(needle).skip(1).find_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+                .filter(|&p: &u16| p != 0)
+        });
+        if let Some(port) = port {
+            return port;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited with {status} before listening:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not report its port:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A path in the temporary directory that no other test (or test process) uses.
 pub fn unique_temp_path(what: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -122,28 +154,18 @@ impl Midge {
 
     /// Reads the bound port from the startup line ("listening on 127.0.0.1:PORT").
     fn wait_for_port(&mut self) -> u16 {
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline {
-            let log = self.log();
-            if let Some(port) = log
-                .split("127.0.0.1:")
-                .skip(1)
-                .find_map(|rest| {
-                    rest.split(|c: char| !c.is_ascii_digit())
-                        .next()?
-                        .parse()
-                        .ok()
-                })
-                .filter(|&p: &u16| p != 0)
-            {
-                return port;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("midge exited with {status} before listening:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("midge did not report a listening port:\n{}", self.log());
+        let log_path = &self.log_path;
+        wait_for_logged_port(&mut self.child, "midge", "127.0.0.1:", || {
+            std::fs::read_to_string(log_path).unwrap_or_default()
+        })
+    }
+
+    /// A port the running midge logged after `needle` (e.g. its CoAP gateway's).
+    pub fn logged_port(&mut self, needle: &str) -> u16 {
+        let log_path = &self.log_path;
+        wait_for_logged_port(&mut self.child, "midge", needle, || {
+            std::fs::read_to_string(log_path).unwrap_or_default()
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -6,27 +6,11 @@ use std::process::Command;
 use midge_e2e::gateway::coap_client;
 use midge_e2e::{Midge, MosquittoSub, temp_file, unique_client_id};
 
-/// The UDP port of the gateway, from its "CoAP gateway listening on udp ADDR" line.
-fn coap_port(midge: &Midge) -> u16 {
-    let needle = "CoAP gateway listening on udp 127.0.0.1:";
-    assert!(
-        midge.wait_for_log(needle),
-        "no CoAP listener:\n{}",
-        midge.log()
-    );
-    let log = midge.log();
-    let rest = &log[log.find(needle).expect("found above") + needle.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port after the address")
-}
-
 #[test]
 fn coap_table_runs_the_gateway_in_the_broker() {
     let config = temp_file("in-broker.toml", "[coap]\nlisten = \"127.0.0.1:0\"\n");
-    let midge = Midge::start_with(&["-c", config.to_str().expect("UTF-8 path")]);
-    let port = coap_port(&midge);
+    let mut midge = Midge::start_with(&["-c", config.to_str().expect("UTF-8 path")]);
+    let port = midge.logged_port("CoAP gateway listening on udp 127.0.0.1:");
     let id = unique_client_id("in-broker");
     let sub = MosquittoSub::start(
         &midge,
