@@ -457,7 +457,7 @@ fn serve(
         let mut partial = BytesMut::new();
         let accepted = std::time::Instant::now();
         let mut last_read = accepted;
-        // Woken for deliveries while the output was full: they are sent once it drains.
+        // Deliveries wait while the output is full: sent once it drains.
         let mut deferred = false;
         let closing = loop {
             // Keep-alive counts from the last byte read; the connect timeout from accept, so
@@ -491,12 +491,8 @@ fn serve(
                                 }
                                 None => Ok(()),
                             }
-                            .map(|()| {
-                                // Acknowledgements may have opened the in-flight window.
-                                if conn.out.len() < OUT_HIGH_WATER {
-                                    conn.send_queued();
-                                }
-                            })
+                            // Acknowledgements may have opened the in-flight window.
+                            .map(|()| send_queued(&mut conn, &mut deferred))
                         }
                         Err(closing) => Err(closing),
                     }
@@ -519,11 +515,7 @@ fn serve(
                             }
                             _ => Ok(()),
                         };
-                        if conn.out.len() < OUT_HIGH_WATER {
-                            conn.send_queued();
-                        } else {
-                            deferred = true;
-                        }
+                        send_queued(&mut conn, &mut deferred);
                         rechecked
                     }
                 }
@@ -575,6 +567,16 @@ fn serve(
         let last_words = Box::pin(last_words);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), last_words).await;
     }
+}
+
+/// Encodes what the session has queued while the output takes more. If it fills up,
+/// `deferred` says to come back once it has drained: nothing else would, as the wake-up
+/// for those deliveries has been used.
+fn send_queued(conn: &mut Connection, deferred: &mut bool) {
+    if conn.out.len() < OUT_HIGH_WATER {
+        conn.send_queued();
+    }
+    *deferred = conn.out.len() >= OUT_HIGH_WATER;
 }
 
 /// Reads what the socket has into the worker's scratch buffer and handles every whole
