@@ -121,6 +121,8 @@ fn run(args: &Args) -> Result<bool, String> {
         })
         .collect();
 
+    // Described before pinning, which would make this process see one core.
+    let mut header = machine::describe(&specs);
     let nofile = proc::raise_nofile_limit().map_err(|e| format!("RLIMIT_NOFILE: {e}"))?;
     if args.pin {
         if proc::cores() < 2 {
@@ -136,7 +138,6 @@ fn run(args: &Args) -> Result<bool, String> {
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
 
-    let mut header = machine::describe(&specs);
     header.push_str(&format!(
         "- generator: {threads} thread(s){}; open-file limit {nofile}\n- load average before: {}\n",
         if args.pin {
