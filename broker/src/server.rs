@@ -450,7 +450,7 @@ fn serve(
 ) -> impl Future<Output = ()> + use<> {
     deadlines.watch(&conn.signal);
     async move {
-        let _slot = slot;
+        let _slot = &slot; // released when the task ends
         let _ = stream.set_nodelay(true);
         let broker = Arc::clone(conn.broker());
         let signal = Arc::clone(&conn.signal);
@@ -526,7 +526,9 @@ fn serve(
             if unsynced != 0
                 && let Some(store) = broker.store()
             {
-                store.wait_durable(unsynced).await;
+                // Boxed: this state is the largest of the task's otherwise, and every idle
+                // connection's task is as large as its largest state.
+                Box::pin(store.wait_durable(unsynced)).await;
             }
             if let Err(closing) = step {
                 break closing;
@@ -564,8 +566,11 @@ fn serve(
             }
             stream.shutdown().await
         };
-        let last_words = Box::pin(last_words);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), last_words).await;
+        let _ = Box::pin(tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            last_words,
+        ))
+        .await;
     }
 }
 
