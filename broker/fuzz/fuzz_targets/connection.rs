@@ -63,6 +63,7 @@ use midge::connection::{Closing, Connection, OUT_HIGH_WATER, PasswordCheck};
 use midge::security::access::ListenerAccess;
 use midge::security::password::PasswordFile;
 use midge::session::Session;
+use midge::signal::Raised;
 use midge_wire::{
     Ack, Auth, Connect, DecodeError, DecodeOptions, Decoded, Disconnect, List, MAX_PACKET_SIZE,
     Packet, PacketType, Properties, Property, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
@@ -341,7 +342,7 @@ impl Client {
             s.state()
                 .owner
                 .as_ref()
-                .is_some_and(|o| Arc::ptr_eq(&o.close, &self.conn.close))
+                .is_some_and(|o| Arc::ptr_eq(&o.signal, &self.conn.signal))
         })
     }
 
@@ -928,9 +929,13 @@ impl Harness {
         if let Some(session) = session {
             // Detached: a session left owned by a closed connection would never send
             // again nor expire.
-            let owner = session.state().owner.as_ref().map(|o| Arc::clone(&o.close));
+            let owner = session
+                .state()
+                .owner
+                .as_ref()
+                .map(|o| Arc::clone(&o.signal));
             assert!(
-                owner.is_none_or(|o| !Arc::ptr_eq(&o, &client.conn.close)),
+                owner.is_none_or(|o| !Arc::ptr_eq(&o, &client.conn.signal)),
                 "session still owned by its closed connection"
             );
         }
@@ -948,18 +953,18 @@ impl Harness {
         self.check_broker();
     }
 
-    /// A round of the server's event loop for client `i`: the takeover notification,
-    /// else the session's wake-up.
+    /// A round of the server's event loop for client `i`: if its signal was raised, the
+    /// takeover, else the deliveries it was woken for.
     fn serve(&mut self, i: usize) {
-        if ready(self.clients[i].conn.close.notified()) {
+        let signal = Arc::clone(&self.clients[i].conn.signal);
+        if !ready(signal.wait()) {
+            return;
+        }
+        if signal.take().contains(Raised::TakenOver) {
             self.close(i, Closing::TakenOver, 0);
             return;
         }
-        let woken = self.clients[i]
-            .conn
-            .session()
-            .is_some_and(|s| ready(s.wake.notified()));
-        if woken && self.clients[i].conn.out.len() < OUT_HIGH_WATER {
+        if self.clients[i].conn.out.len() < OUT_HIGH_WATER {
             self.send_queued(i);
         }
     }
@@ -1003,7 +1008,12 @@ impl Harness {
             eprintln!("end of input");
         }
         for i in 0..SLOTS {
-            let closing = if ready(self.clients[i].conn.close.notified()) {
+            let closing = if self.clients[i]
+                .conn
+                .signal
+                .take()
+                .contains(Raised::TakenOver)
+            {
                 Closing::TakenOver
             } else {
                 Closing::ConnectionLost
@@ -1038,7 +1048,7 @@ impl Harness {
         // such a session still subscribed (one that never expires). Unsubscribing every
         // session the target saw breaks the cycles.
         for session in std::mem::take(&mut self.seen) {
-            let filters: Vec<Box<str>> = session.state().subscriptions.keys().cloned().collect();
+            let filters = session.state().subscriptions.take();
             for filter in filters {
                 self.broker.unsubscribe(&session, &filter);
             }
@@ -1433,7 +1443,9 @@ fn run(data: &[u8]) {
                     1 => h.clients[i].conn.idle_closing(),
                     2 => Closing::SocketError(std::io::Error::other("fuzz")),
                     3 => Closing::ShuttingDown,
-                    _ if ready(h.clients[i].conn.close.notified()) => Closing::TakenOver,
+                    _ if h.clients[i].conn.signal.take().contains(Raised::TakenOver) => {
+                        Closing::TakenOver
+                    }
                     _ => Closing::ConnectionLost,
                 };
                 h.close(i, closing, b1 >> 3);
