@@ -166,6 +166,9 @@ impl Store {
 
     fn push(&self, records: &[Record], sync_now: bool) -> u64 {
         let mut pending = lock(&self.inner.pending);
+        // An idle writer sleeps until told: told when a sync is wanted, or when records
+        // arrive that are to go out within LAZY_FLUSH.
+        let wake = sync_now || (self.inner.waits && pending.buf.is_empty());
         for record in records {
             frame::put(&mut pending.buf, record);
         }
@@ -173,7 +176,7 @@ impl Store {
         pending.sync_wanted |= sync_now;
         let seq = pending.seq;
         drop(pending);
-        if sync_now {
+        if wake {
             self.inner.wake.notify_one();
         }
         seq
@@ -297,6 +300,28 @@ mod tests {
         let expected: Vec<String> = (2990..3000).map(|i| i.to_string()).collect();
         assert_eq!(latest, expected);
         assert!(store.next_id() > state.max_id);
+        store.close();
+    }
+
+    #[test]
+    fn records_nobody_waits_for_reach_the_disk_within_the_lazy_flush() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(tmp.path()).unwrap();
+        let (store, _) = Store::open(dir, Durability::Sync, Tuning::default()).unwrap();
+        retain(&store, "t", 1);
+        block_on(store.wait_durable(take_unsynced()));
+        let log_len = || {
+            std::fs::read_dir(tmp.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("log."))
+                .map(|e| e.metadata().unwrap().len())
+                .sum::<u64>()
+        };
+        let before = log_len();
+        store.append(&[Record::Done(12345)]); // nobody waits for it
+        std::thread::sleep(writer::LAZY_FLUSH + Duration::from_millis(500));
+        assert_eq!(log_len(), before + 17, "written without a sync asked for");
         store.close();
     }
 
