@@ -44,9 +44,17 @@ pub struct Spec {
 }
 
 /// The configuration file for `kind` listening on `port`, with `max_queued` as
-/// `max_queued_messages`. `persistence_off` adds midge's `persistence = "off"` (Mosquitto
-/// runs with `persistence false`).
-pub fn config(kind: Kind, port: u16, max_queued: u32, persistence_off: bool) -> String {
+/// `max_queued_messages`. Without persistence, `persistence_off` adds midge's
+/// `persistence = "off"` (Mosquitto runs with `persistence false`). With it (`persist_in`,
+/// Mosquitto's directory; midge gets `--data-dir`), midge runs `sync` and Mosquitto
+/// `persistence true` with its default autosave.
+pub fn config(
+    kind: Kind,
+    port: u16,
+    max_queued: u32,
+    persistence_off: bool,
+    persist_in: Option<&Path>,
+) -> String {
     match kind {
         // TOML, because the connection rate cap (500/s per address by default, which a
         // connection storm from 127.0.0.1 would hit) is only settable there.
@@ -55,16 +63,23 @@ pub fn config(kind: Kind, port: u16, max_queued: u32, persistence_off: bool) -> 
              [limits]\nmax_inflight_messages = {MAX_INFLIGHT}\n\
              max_queued_messages = {max_queued}\nmax_queued_bytes = 0\nconnection_rate = 0\n\n\
              [[listener]]\nbind = \"127.0.0.1:{port}\"\nallow_anonymous = true\n",
-            if persistence_off {
-                "persistence = \"off\"\n"
-            } else {
-                ""
+            match (persist_in, persistence_off) {
+                (Some(_), _) => "persistence = \"sync\"\n",
+                (None, true) => "persistence = \"off\"\n",
+                (None, false) => "",
             }
         ),
         Kind::Mosquitto => format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+            "listener {port} 127.0.0.1\nallow_anonymous true\n{}\
              max_inflight_messages {MAX_INFLIGHT}\nmax_queued_messages {max_queued}\n\
-             max_queued_bytes 0\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+             max_queued_bytes 0\nlog_dest stderr\nlog_type error\nlog_type warning\n",
+            match persist_in {
+                Some(dir) => format!(
+                    "persistence true\npersistence_location {}/\n",
+                    dir.display()
+                ),
+                None => "persistence false\n".into(),
+            }
         ),
     }
 }
@@ -82,7 +97,7 @@ pub struct Broker {
 
 impl Broker {
     /// Starts the broker and waits until it answers a CONNECT.
-    pub async fn start(spec: &Spec, max_queued: u32) -> Result<Self, String> {
+    pub async fn start(spec: &Spec, max_queued: u32, persistent: bool) -> Result<Self, String> {
         let dir = fresh_dir(spec.kind)?;
         let port = free_port()?;
         let conf = dir.join(match spec.kind {
@@ -90,8 +105,15 @@ impl Broker {
             Kind::Mosquitto => "mosquitto.conf",
         });
         let persistence_off = spec.kind == Kind::Midge && knows_persistence_off(&spec.bin);
-        std::fs::write(&conf, config(spec.kind, port, max_queued, persistence_off))
-            .map_err(|e| format!("{e}"))?;
+        let persist_in = persistent.then(|| dir.clone());
+        let conf_text = config(
+            spec.kind,
+            port,
+            max_queued,
+            persistence_off,
+            persist_in.as_deref(),
+        );
+        std::fs::write(&conf, conf_text).map_err(|e| format!("{e}"))?;
         let log = File::create(dir.join("log")).map_err(|e| format!("log file: {e}"))?;
         let mut command = match spec.core {
             Some(core) => {

@@ -60,6 +60,10 @@ struct Args {
     /// Idle connections in the conns scenario.
     #[arg(long)]
     conns: Option<usize>,
+    /// Brokers persist (midge `sync`, Mosquitto `persistence true`) and the throughput
+    /// scenarios' subscribers have persistent sessions: every QoS 1 delivery is logged.
+    #[arg(long)]
+    persistent: bool,
     /// Also write the report (Markdown) to this file.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -101,6 +105,7 @@ fn run(args: &Args) -> Result<bool, String> {
     if let Some(c) = args.conns {
         settings.conns = c;
     }
+    settings.persistent = args.persistent;
     let specs: Vec<Spec> = args
         .brokers
         .iter()
@@ -147,6 +152,12 @@ fn run(args: &Args) -> Result<bool, String> {
         },
         proc::load_average()
     ));
+    if args.persistent {
+        header.push_str(
+            "- persistence on: midge `sync`, Mosquitto `persistence true`; subscribers with \
+             persistent sessions\n",
+        );
+    }
     eprint!("{header}");
 
     let mut report = Report::default();
@@ -156,7 +167,8 @@ fn run(args: &Args) -> Result<bool, String> {
             let description = scenario.describe(&settings);
             for round in 1..=args.rounds {
                 for spec in &specs {
-                    let result = match Broker::start(spec, scenario.queue_limit()).await {
+                    let started = Broker::start(spec, scenario.queue_limit(), settings.persistent);
+                    let result = match started.await {
                         Ok(mut broker) => scenario.run(&mut broker, &settings).await,
                         Err(e) => Err(e),
                     };

@@ -49,6 +49,12 @@ impl Client {
         Self::connect_from(None, broker, client_id).await
     }
 
+    /// Connects with a persistent session (clean session 0), which brokers that persist
+    /// keep on disk.
+    pub async fn connect_persistent(broker: SocketAddr, client_id: &str) -> io::Result<Self> {
+        Self::connect_session(TcpStream::connect(broker).await?, client_id, false).await
+    }
+
     /// As [`Self::connect`], from the local address `source` (port chosen by the kernel),
     /// so that many connections can use more than one address's ephemeral ports.
     pub async fn connect_from(
@@ -67,13 +73,21 @@ impl Client {
         Self::handshake(stream, client_id).await
     }
 
-    /// Sends CONNECT on an open stream and waits for CONNACK.
+    /// Sends CONNECT (clean session) on an open stream and waits for CONNACK.
     pub async fn handshake(stream: TcpStream, client_id: &str) -> io::Result<Self> {
+        Self::connect_session(stream, client_id, true).await
+    }
+
+    async fn connect_session(
+        stream: TcpStream,
+        client_id: &str,
+        clean_start: bool,
+    ) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         let (read, mut writer) = stream.into_split();
         let connect = Packet::Connect(Connect {
             version: VERSION,
-            clean_start: true,
+            clean_start,
             keep_alive: KEEP_ALIVE_S,
             properties: Properties::EMPTY,
             client_id,

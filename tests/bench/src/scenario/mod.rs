@@ -31,6 +31,9 @@ pub struct Settings {
     /// Messages per second in the latency scenario, and for how long.
     pub latency_rate: u32,
     pub latency_duration: Duration,
+    /// Brokers persist (midge `sync`, Mosquitto `persistence true`) and the throughput
+    /// scenarios' subscribers have persistent sessions, so every QoS 1 delivery is logged.
+    pub persistent: bool,
 }
 
 impl Settings {
@@ -46,6 +49,7 @@ impl Settings {
             conns: 10_000,
             latency_rate: 10_000,
             latency_duration: Duration::from_secs(5),
+            persistent: false,
         }
     }
 
@@ -62,6 +66,7 @@ impl Settings {
             conns: 50,
             latency_rate: 1000,
             latency_duration: Duration::from_millis(500),
+            persistent: false,
         }
     }
 }

@@ -112,9 +112,13 @@ pub async fn run(broker: &mut Broker, topo: &Topology, s: &Settings) -> Result<O
     // Everyone connected and subscribed before the clock starts.
     let mut subscribers = Vec::new();
     for (i, (filter, _)) in topo.subscribers.iter().enumerate() {
-        let mut client = Client::connect(addr, &format!("bench-sub-{i}"))
-            .await
-            .map_err(|e| format!("subscriber {i}: {e}"))?;
+        let id = format!("bench-sub-{i}");
+        let connected = if s.persistent {
+            Client::connect_persistent(addr, &id).await
+        } else {
+            Client::connect(addr, &id).await
+        };
+        let mut client = connected.map_err(|e| format!("subscriber {i}: {e}"))?;
         client
             .subscribe(filter, topo.qos)
             .await
