@@ -2,7 +2,6 @@
 //! front of a real `midge`, libcoap's `coap-client-notls`, and [`CoapSocket`], a small
 //! CoAP endpoint for what coap-client cannot do (duplicates, malformed datagrams, RSTs).
 
-use std::fs::File;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
 
-use crate::{Midge, TIMEOUT, midge_binary, rss_kib, unique_temp_path, wait_for_logged_port};
+use crate::{
+    Midge, TIMEOUT, midge_binary, rss_kib, spawn_logged, unique_temp_path, wait_for_logged_port,
+};
 
 /// The `midge-gateway` binary: next to the `midge` binary under test.
 pub fn gateway_binary() -> PathBuf {
@@ -39,17 +40,11 @@ impl Gateway {
 
     /// A gateway with these command-line arguments (at least `--broker`).
     pub fn start_with(args: &[&str]) -> Self {
-        let log_path = unique_temp_path("gateway.log");
-        let log = File::create(&log_path).expect("create log file");
-        let child = Command::new(gateway_binary())
-            .args(["--listen", "127.0.0.1:0", "--log-level", "debug"])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start midge-gateway");
+        let (child, log_path) = spawn_logged(
+            &gateway_binary(),
+            &["--listen", "127.0.0.1:0", "--log-level", "debug"],
+            args,
+        );
         let mut gateway = Self {
             child,
             port: 0,

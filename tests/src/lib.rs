@@ -16,7 +16,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -55,6 +55,26 @@ pub fn midge_binary() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Starts `binary` with `fixed` then `args`, its log (stderr, without colours) going to a
+/// temporary file whose path is returned with the process.
+pub fn spawn_logged(binary: &Path, fixed: &[&str], args: &[&str]) -> (Child, PathBuf) {
+    let name = binary
+        .file_name()
+        .map_or("process".into(), |n| n.to_string_lossy());
+    let log_path = unique_temp_path(&format!("{name}.log"));
+    let log = File::create(&log_path).expect("create log file");
+    let child = Command::new(binary)
+        .args(fixed)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+    (child, log_path)
 }
 
 /// Waits for `name` (the process `child`) to log `needle` followed by a port other than 0,
@@ -131,17 +151,11 @@ impl Midge {
     }
 
     fn spawn(args: &[&str], data_dir: Option<PathBuf>) -> Self {
-        let log_path = unique_temp_path("midge.log");
-        let log = File::create(&log_path).expect("create log file");
-        let child = Command::new(midge_binary())
-            .args(["--bind", "127.0.0.1:0", "--log-level", "debug"])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start midge");
+        let (child, log_path) = spawn_logged(
+            &midge_binary(),
+            &["--bind", "127.0.0.1:0", "--log-level", "debug"],
+            args,
+        );
         let mut midge = Self {
             child,
             port: 0,
