@@ -18,6 +18,7 @@ use tracing::info;
 
 use crate::auth::AuthMethod;
 use crate::config::Limits;
+use crate::locks::{lock, read, write};
 use crate::message::Message;
 use crate::persist::record::{StoredDelivery, StoredMessage};
 use crate::persist::{self, Record, Store};
@@ -445,36 +446,40 @@ impl Broker {
         if !state.may_receive(&session.client_id, &delivery.message.topic) {
             return false;
         }
+        let held = delivery.message.is_held();
         // QoS 1 and 2 deliveries to a persistent session are logged; a crash must not lose
-        // them once the publisher has its acknowledgement.
-        let log = match (&state.persisted, delivery.qos) {
+        // them once the publisher has its acknowledgement. What the record needs is kept
+        // before the delivery moves into the queue (only then: this is the fan-out path).
+        let logged = match (&state.persisted, delivery.qos) {
             (Some(p), QoS::AtLeastOnce | QoS::ExactlyOnce) => {
                 delivery.stored = p.store.next_id();
-                Some(Record::Deliver {
-                    id: delivery.stored,
-                    delivery: StoredDelivery {
-                        client: p.client.clone(),
-                        message: 0, // known once the message is logged, below
-                        qos: delivery.qos as u8,
-                        retain: delivery.retain,
-                        subscription_ids: delivery.subscription_ids.to_vec(),
-                    },
-                })
+                let record = StoredDelivery {
+                    client: p.client.clone(),
+                    message: 0, // its log id is known once it is logged, below
+                    qos: delivery.qos as u8,
+                    retain: delivery.retain,
+                    subscription_ids: delivery.subscription_ids.to_vec(),
+                };
+                Some((record, Arc::clone(&delivery.message)))
             }
             _ => None,
         };
-        let message = Arc::clone(&delivery.message);
+        let id = delivery.stored;
         let accepted = state.enqueue(delivery, &self.limits);
-        if let (true, Some(mut record), Some(p)) = (accepted, log, &state.persisted) {
+        if let (true, Some((mut record, message)), Some(p)) = (accepted, logged, &state.persisted) {
             let mut records = Vec::with_capacity(2);
             records.extend(message_record(&p.store, &message));
-            if let Record::Deliver { delivery, .. } = &mut record {
-                delivery.message = message.stored().unwrap_or_default();
-            }
-            records.push(record);
+            record.message = message.stored().unwrap_or_default();
+            records.push(Record::Deliver {
+                id,
+                delivery: record,
+            });
             p.store.append_durable(&records);
         }
-        if accepted && let (false, Some(owner)) = (message.is_held(), &state.owner) {
+        if accepted
+            && !held
+            && let Some(owner) = &state.owner
+        {
             owner.signal.wake();
         }
         drop(state);
@@ -724,20 +729,6 @@ fn end_persisted(state: &mut SessionState) {
     if let Some(p) = state.persisted.take() {
         p.store.append(&[Record::SessionEnd { client: p.client }]);
     }
-}
-
-// Poisoning would only mean a panic elsewhere while a lock was held; every step keeps the
-// structures consistent, so the broker carries on rather than failing every client.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::locks::lock;
 use crate::signal::{Raised, Signal};
 
 /// How often deadlines are checked: how late a timeout can be.
@@ -21,13 +22,13 @@ pub struct Deadlines {
 impl Deadlines {
     /// Watches the deadline of a new connection, for as long as it lives.
     pub fn watch(&self, signal: &Arc<Signal>) {
-        self.lock().push(Arc::downgrade(signal));
+        lock(&self.signals).push(Arc::downgrade(signal));
     }
 
     /// Raises [`Raised::Idle`] on every connection past its deadline at `now`, and
     /// forgets the connections that ended.
     pub fn sweep(&self, now: Instant) {
-        self.lock().retain(|weak| match weak.upgrade() {
+        lock(&self.signals).retain(|weak| match weak.upgrade() {
             Some(signal) => {
                 if signal.is_past_deadline(now) {
                     signal.raise(Raised::Idle);
@@ -46,10 +47,6 @@ impl Deadlines {
             ticks.tick().await;
             self.sweep(Instant::now());
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Signal>>> {
-        self.signals.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -75,6 +72,6 @@ mod tests {
         assert!(late.take().contains(Raised::Idle));
         assert!(!on_time.take().contains(Raised::Idle));
         assert!(!none.take().contains(Raised::Idle));
-        assert_eq!(deadlines.lock().len(), 3);
+        assert_eq!(lock(&deadlines.signals).len(), 3);
     }
 }

@@ -8,6 +8,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod keep_alive;
+pub mod locks;
 pub mod message;
 pub mod passwd_cli;
 pub mod persist;

@@ -3,6 +3,7 @@
 //! and password checks. Each address has a token bucket: `per_second` tokens a second,
 //! up to ten seconds' worth, one per connection.
 
+use crate::locks::lock;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -53,7 +54,7 @@ impl ConnectionRate {
         if self.per_second == 0.0 {
             return Admission::Admitted;
         }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = lock(&self.buckets);
         if buckets.len() > PRUNE_ABOVE {
             buckets.retain(|_, b| self.refilled(b, now) < self.burst);
         }

@@ -82,7 +82,7 @@ pub fn restore(broker: &Broker, store: &Store, state: State) {
 }
 
 fn message(id: u64, stored: StoredMessage) -> Message {
-    let message = Message {
+    Message {
         topic: String::from_utf8_lossy(&stored.topic).into(),
         payload: stored.payload,
         qos: QoS::from_bits(stored.qos).unwrap_or(QoS::AtMostOnce),
@@ -90,11 +90,7 @@ fn message(id: u64, stored: StoredMessage) -> Message {
         publisher: None,
         properties: stored.properties,
         expires_at: stored.expires_at_ms.map(persist::instant_at),
-        stored_id: Default::default(),
+        stored_id: id.into(),
         held: Default::default(),
-    };
-    message
-        .stored_id
-        .store(id, std::sync::atomic::Ordering::Relaxed);
-    message
+    }
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use midge_wire::{QoS, SubscriptionOptions};
 
 use crate::config::Limits;
+use crate::locks::lock;
 use crate::message::Message;
 use crate::persist::{Record, Store};
 use crate::security::access::Identity;
@@ -112,7 +113,7 @@ impl Filters {
     /// Adds or replaces the subscription to `filter`.
     pub fn insert(&mut self, filter: &str, options: SubscriptionOptions, identifier: Option<u32>) {
         match self.0.iter_mut().find(|(f, ..)| **f == *filter) {
-            Some(existing) => *existing = (filter.into(), options, identifier),
+            Some((_, o, i)) => (*o, *i) = (options, identifier),
             None => {
                 if self.0.len() < 4 {
                     self.0.reserve_exact(1);
@@ -167,9 +168,7 @@ impl Session {
     }
 
     pub fn state(&self) -> MutexGuard<'_, SessionState> {
-        // A panic while holding the lock leaves the state as consistent as any single
-        // step leaves it; carrying on beats taking every other client down.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 }
 

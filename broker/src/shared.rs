@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use midge_wire::SubscriptionOptions;
 
+use crate::locks::lock;
 use crate::session::Session;
 use crate::subscriptions::{Entry, SubscriptionTree};
 
@@ -34,7 +35,7 @@ pub struct Pick {
 
 impl SharedGroup {
     fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
-        self.members.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.members)
     }
 
     /// The next member after the last one picked, skipping `except`; a connected member if

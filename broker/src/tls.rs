@@ -12,6 +12,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
 use crate::config::{CertificateIdentity, Tls};
+use crate::locks::{read, write};
 
 /// Bytes rustls may hold for sending before the shell stops adding to it: the same
 /// bound as a plain connection's output.
@@ -37,13 +38,13 @@ impl TlsAcceptor {
     /// Connections already open keep their session.
     pub fn reload(&self) -> Result<(), String> {
         let config = server_config(&self.settings)?;
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        *write(&self.config) = config;
         Ok(())
     }
 
     /// A server-side TLS session for a new connection.
     pub fn accept(&self) -> Result<ServerConnection, rustls::Error> {
-        let config = Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()));
+        let config = Arc::clone(&read(&self.config));
         let mut session = ServerConnection::new(config)?;
         session.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
         Ok(session)

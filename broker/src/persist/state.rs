@@ -234,16 +234,9 @@ impl State {
         for client in expired {
             self.apply(Record::SessionEnd { client });
         }
-        let pinned: Vec<(u64, u32)> = self
-            .messages
-            .iter()
-            .filter(|(_, h)| h.pins > 0)
-            .map(|(&id, h)| (id, h.pins))
-            .collect();
-        for (id, pins) in pinned {
-            for _ in 0..pins {
-                self.apply(Record::Unpin(id));
-            }
+        for held in self.messages.values_mut() {
+            held.refs -= held.pins;
+            held.pins = 0;
         }
         self.messages.retain(|_, h| h.refs > 0);
         let dead: BTreeSet<u64> = self

@@ -12,7 +12,8 @@ use bytes::BytesMut;
 use tracing::{error, warn};
 
 use super::files::DataDir;
-use super::{Durability, Inner, Tuning, lock};
+use super::{Durability, Inner, Tuning};
+use crate::locks::lock;
 
 /// Longest a record nobody waits for stays in memory (`sync` durability).
 pub const LAZY_FLUSH: Duration = Duration::from_secs(1);

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use super::acl::{Access, AclFile};
 use super::password::PasswordFile;
 use crate::config::Security;
+use crate::locks::{read, write};
 
 #[derive(Debug, Default)]
 pub struct ListenerAccess {
@@ -61,8 +62,8 @@ impl ListenerAccess {
             Some(path) => Some(Arc::new(AclFile::load(path).map_err(|e| e.to_string())?)),
             None => None,
         };
-        *self.passwords.write().unwrap_or_else(|e| e.into_inner()) = passwords;
-        *self.acl.write().unwrap_or_else(|e| e.into_inner()) = acl;
+        *write(&self.passwords) = passwords;
+        *write(&self.acl) = acl;
         Ok(())
     }
 
@@ -87,20 +88,13 @@ impl ListenerAccess {
     /// Whether a user name is checked against a password file: a check that may take
     /// milliseconds (argon2), which the network shell runs off the async workers.
     pub fn checks_passwords(&self) -> bool {
-        self.passwords
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        read(&self.passwords).is_some()
     }
 
     /// Checks a password against the password file (false without one).
     pub fn verify_password(&self, username: &str, password: &[u8]) -> bool {
         // Clone the Arc so a reload is not held up by a slow check.
-        let file = self
-            .passwords
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let file = read(&self.passwords).clone();
         file.is_some_and(|f| f.verify(username, password))
     }
 
@@ -113,7 +107,7 @@ impl ListenerAccess {
     }
 
     fn acl(&self) -> Option<Arc<AclFile>> {
-        self.acl.read().unwrap_or_else(|e| e.into_inner()).clone()
+        read(&self.acl).clone()
     }
 }
 

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::locks::lock;
 use base64::Engine as _;
 use base64::engine::general_purpose::{
     STANDARD, STANDARD_NO_PAD, STANDARD_NO_PAD_INDIFFERENT, STANDARD_PAD_INDIFFERENT,
@@ -992,7 +993,7 @@ impl VerifyCache {
     }
 
     fn hit(&self, username: &str, tag: &[u8; 32], generation: u64) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = lock(&self.entries);
         match entries.get(username) {
             Some((cached, g)) => *g == generation && bool::from(cached.ct_eq(tag)),
             None => false,
@@ -1000,7 +1001,7 @@ impl VerifyCache {
     }
 
     fn insert(&self, username: &str, tag: [u8; 32], generation: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = lock(&self.entries);
         if entries.len() >= CACHE_CAPACITY
             && !entries.contains_key(username)
             && let Some(victim) = entries.keys().next().cloned()
@@ -1011,15 +1012,12 @@ impl VerifyCache {
     }
 
     fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        lock(&self.entries).clear();
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+        lock(&self.entries).len()
     }
 }
 
